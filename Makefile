@@ -1,0 +1,96 @@
+# thinmeta - non-recursive build.
+#
+#   make                 build the library and every tool into bin/
+#   make check           unit tests (Check) and command-level tests
+#   make check SANITIZE=1   the same under ASan+UBSan (objects in build/san)
+#   make check-slow      large sizes and long soaks
+#   make demo            dump the bundled example pool and its metadata snapshot
+#   make clean
+#
+# Each tool directory has a module.mk that adds to TOOLS.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+STD     := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wvla \
+           -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -Iinclude -Icommon
+LDLIBS  ?=
+
+ifeq ($(SANITIZE),1)
+  BUILD   := build/san
+  BIN     := build/san/bin
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD   := build/obj
+  BIN     := bin
+endif
+
+ALL_CFLAGS = $(STD) $(CPPFLAGS) $(CFLAGS) -MMD -MP
+
+ENGINE_SRCS := $(sort $(wildcard engine/*.c))
+ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/%.o)
+LIB         := $(BUILD)/libthinmeta.a
+
+COMMON_SRCS := $(sort $(wildcard common/*.c))
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
+COMMON_LIB  := $(BUILD)/libtmcommon.a
+
+TOOLS :=
+include $(sort $(wildcard */module.mk))
+
+TOOL_BINS := $(TOOLS:%=$(BIN)/%)
+
+.PHONY: all check check-unit check-cli check-slow demo clean kernel-check
+all: $(TOOL_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(ENGINE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(COMMON_LIB): $(COMMON_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# A tool NAME links $(NAME_OBJS) with the common and engine libraries.
+define tool_rule
+$(1)_OBJS := $$($(1)_SRCS:%.c=$$(BUILD)/%.o)
+$$(BIN)/$(1): $$($(1)_OBJS) $$(COMMON_LIB) $$(LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJS) $$(COMMON_LIB) $$(LIB) $$($(1)_LDLIBS) $$(LDLIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+# ---------------------------------------------------------------- tests
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck)
+UNIT_SRCS    := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS    := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -Iengine -o $@ $< $(COMMON_LIB) $(LIB) $(LDFLAGS) $(CHECK_LIBS)
+
+check: check-unit check-cli
+
+check-unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+check-cli: all
+	@BIN=$(abspath $(BIN)) bash tests/cli/run.sh
+
+check-slow: all
+	@BIN=$(abspath $(BIN)) SLOW=1 bash tests/cli/run.sh
+
+demo: all
+	@BIN=$(abspath $(BIN)) sh fixtures/demo.sh
+
+clean:
+	rm -rf build bin
+
+-include $(ENGINE_OBJS:.o=.d) $(COMMON_OBJS:.o=.d)
+-include $(foreach t,$(TOOLS),$($(t)_OBJS:.o=.d))

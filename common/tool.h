@@ -1,0 +1,60 @@
+/*
+ * tool.h - what every thinmeta tool shares: exit codes, messages, the
+ * pre-flight checks of input and output files, number parsing, and a fast
+ * buffered output writer.  Tool-side only: the engine never prints.
+ */
+#ifndef THINMETA_TOOL_H
+#define THINMETA_TOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "thinmeta/error.h"
+
+/* Exit codes, for every tool (docs/exit-codes.md). */
+#define EXIT_OK		0	/* success */
+#define EXIT_FAIL	1	/* damage found, I/O error, bad input */
+#define EXIT_USAGE	2	/* command-line misuse, and nothing else */
+
+#define THINMETA_VERSION "1.1.0"
+
+extern const char *tool_name;
+
+void tool_init(const char *name);
+/* "NAME: message" on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message of an engine error, with the file it concerns. */
+void msg_error(const char *path, const struct tm_error *e);
+/* A usage error: message, a hint to --help, and exit 2. */
+void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Parse a whole decimal u64 (no sign, no junk); 0 on success. */
+int parse_u64(const char *s, uint64_t *out);
+/* Parse an option's u64 value or exit 2 naming the option. */
+uint64_t opt_u64(const char *opt, const char *s);
+
+/*
+ * Pre-flight checks of a metadata input, as 1.1.0 makes them: it exists,
+ * is a regular file or block device, is at least one block, and (when
+ * @reject_xml) does not look like XML.  0, or prints and returns -1.
+ */
+int check_input_file(const char *path, int reject_xml);
+/* An output that must exist and hold at least @min_bytes. */
+int check_output_file(const char *path, uint64_t min_bytes);
+
+/* Buffered output with fast number formatting. */
+struct outbuf {
+	int fd;
+	char *buf;
+	size_t len, cap;
+	int err;		/* first write error (negative errno) */
+};
+
+int ob_open_fd(struct outbuf *ob, int fd, size_t cap);
+void ob_write(struct outbuf *ob, const char *s, size_t n);
+void ob_puts(struct outbuf *ob, const char *s);
+void ob_u64(struct outbuf *ob, uint64_t v);
+int ob_flush(struct outbuf *ob);
+void ob_free(struct outbuf *ob);
+
+#endif

@@ -1,0 +1,2 @@
+TOOLS += thin_dump
+thin_dump_SRCS := $(sort $(wildcard dump/*.c))

@@ -1,0 +1,378 @@
+/*
+ * dump.c - walk a view of the metadata and feed the IR sink: superblock,
+ * defs for shared leaf runs, devices with their mapping runs and refs.
+ * See include/thinmeta/dump.h for the rules of sharing and run cutting.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thinmeta/btree.h"
+#include "thinmeta/dump.h"
+#include "thinmeta/metadata.h"
+
+struct run_builder {
+	int active;
+	struct tm_ir_run run;
+	int have_last;
+	uint64_t last_key;	/* keys must ascend through a def/device */
+};
+
+struct dumper {
+	struct tm_bm *bm;
+	const struct tm_ir_sink *sink;
+	struct tm_error *e;
+	struct run_builder rb;
+	uint8_t buf[TM_BLOCK_SIZE];
+	const char *where;	/* "device 3", "def 95" */
+	char where_buf[64];
+};
+
+static int rb_flush(struct dumper *d)
+{
+	int r = 0;
+
+	if (d->rb.active)
+		r = d->sink->run(d->sink->ctx, &d->rb.run);
+	d->rb.active = 0;
+	return r;
+}
+
+static int rb_next(struct dumper *d, uint64_t key, uint64_t block, uint32_t time)
+{
+	struct tm_ir_run *run = &d->rb.run;
+	int r;
+
+	if (d->rb.active && key == run->origin_begin + run->length &&
+	    block == run->data_begin + run->length && time == run->time) {
+		run->length++;
+		return 0;
+	}
+	r = rb_flush(d);
+	if (r)
+		return r;
+	d->rb.active = 1;
+	run->origin_begin = key;
+	run->data_begin = block;
+	run->length = 1;
+	run->time = time;
+	return 0;
+}
+
+/* Read one bottom-level leaf and feed its mappings to the run builder. */
+static int emit_leaf(struct dumper *d, uint64_t b)
+{
+	struct tm_node n;
+	int r;
+
+	r = tm_bm_read(d->bm, b, &tm_node_validator, d->buf, d->e);
+	if (r)
+		goto fail;
+	tm_node_view(d->buf, b, &n);
+	if (!tm_node_is_leaf(&n)) {
+		r = tm_fail(d->e, -EUCLEAN, TM_RULE_DEPTH, b,
+			    "block %" PRIu64 ": expected a mapping leaf, found an internal node", b);
+		goto fail;
+	}
+	if (n.value_size != TM_VSIZE_U64) {
+		r = tm_fail(d->e, -EUCLEAN, TM_RULE_VALUE_SIZE, b,
+			    "block %" PRIu64 ": mapping leaf has value_size %u, expected 8",
+			    b, n.value_size);
+		goto fail;
+	}
+	if ((r = tm_node_check_keys(&n, d->e)))
+		goto fail;
+	if (n.nr_entries && d->rb.have_last && tm_node_key(&n, 0) <= d->rb.last_key) {
+		r = tm_fail(d->e, -EUCLEAN, TM_RULE_KEY_RANGE, b,
+			    "block %" PRIu64 ": mapping key %" PRIu64 " is not above the previous leaf's last key %" PRIu64,
+			    b, tm_node_key(&n, 0), d->rb.last_key);
+		goto fail;
+	}
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t v = tm_node_value64(&n, i);
+		r = rb_next(d, tm_node_key(&n, i), tm_bt_block(v), tm_bt_time(v));
+		if (r)
+			return r;
+	}
+	if (n.nr_entries) {
+		d->rb.have_last = 1;
+		d->rb.last_key = tm_node_key(&n, n.nr_entries - 1);
+	}
+	return 0;
+fail:
+	tm_error_context(d->e, "%s mapping tree", d->where);
+	return r;
+}
+
+static void start_group(struct dumper *d)
+{
+	d->rb.active = 0;
+	d->rb.have_last = 0;
+}
+
+/* A device's entries: leaf blocks, or refs (encoded with the top bit). */
+#define REF_BIT ((uint64_t)1 << 63)
+
+struct devlist {
+	uint64_t *ents;
+	uint64_t n;
+};
+
+static int emit_device_entries(struct dumper *d, const struct devlist *l)
+{
+	char name[24];
+	int r;
+
+	start_group(d);
+	for (uint64_t i = 0; i < l->n; i++) {
+		uint64_t x = l->ents[i];
+		if (x & REF_BIT) {
+			if ((r = rb_flush(d)))
+				return r;
+			snprintf(name, sizeof(name), "%" PRIu64, x & ~REF_BIT);
+			if ((r = d->sink->ref(d->sink->ctx, name)))
+				return r;
+			/* keys need not ascend across a ref boundary check-wise */
+			continue;
+		}
+		if ((r = emit_leaf(d, x)))
+			return r;
+	}
+	return rb_flush(d);
+}
+
+static int wanted(const struct tm_dump_opts *o, uint64_t id)
+{
+	if (!o->dev_ids)
+		return 1;
+	for (size_t i = 0; i < o->nr_dev_ids; i++)
+		if (o->dev_ids[i] == id)
+			return 1;
+	return 0;
+}
+
+static void fill_ir_superblock(const struct tm_view *v, const struct tm_dump_opts *o,
+			       struct tm_ir_superblock *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->time = v->sb.time;
+	s->transaction = v->sb.trans_id;
+	s->flags = v->sb.flags;
+	s->version = v->sb.version;
+	s->data_block_size = v->sb.data_block_size;
+	s->nr_data_blocks = v->sb.data_sm.nr_blocks;
+	if (v->is_snapshot)
+		return;
+	if (o->set_transaction_id && o->transaction_id > s->transaction)
+		s->transaction = o->transaction_id;
+	if (o->set_nr_data_blocks && o->nr_data_blocks > s->nr_data_blocks)
+		s->nr_data_blocks = o->nr_data_blocks;
+	if (o->set_data_block_size)
+		s->data_block_size = o->data_block_size;
+}
+
+static void to_ir_device(const struct tm_device *dv, struct tm_ir_device *id)
+{
+	id->dev_id = dv->dev_id;
+	id->mapped_blocks = dv->details.mapped_blocks;
+	id->transaction = dv->details.transaction_id;
+	id->creation_time = dv->details.creation_time;
+	id->snap_time = dv->details.snapshotted_time;
+}
+
+static int64_t find_run(const uint64_t *heads, uint64_t n, uint64_t b)
+{
+	uint64_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (heads[mid] < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && heads[lo] == b ? (int64_t)lo : -1;
+}
+
+int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
+	    const struct tm_ir_sink *sink, struct tm_error *e)
+{
+	struct tm_view view;
+	struct tm_ir_superblock isb;
+	struct tm_ir_device idev;
+	struct tm_device *devs = NULL;
+	struct devlist *lists = NULL;
+	uint64_t nr_devs = 0, nsel = 0;
+	uint64_t *runs = NULL, *run_len = NULL, *run_start = NULL, *heads = NULL;
+	uint8_t *run_shared = NULL;
+	uint64_t nr_runs = 0;
+	struct dumper *d = NULL;
+	int r;
+
+	r = o->metadata_snap ? tm_view_snapshot(bm, o->snap_block, &view, e)
+			     : tm_view_live(bm, &view, e);
+	if (r)
+		return r;
+	r = tm_read_devices(bm, &view, o->skip_mappings, &devs, &nr_devs, e);
+	if (r)
+		return r;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
+	d->bm = bm;
+	d->sink = sink;
+	d->e = e;
+
+	fill_ir_superblock(&view, o, &isb);
+	if ((r = sink->superblock_begin(sink->ctx, &isb)))
+		goto out;
+
+	if (o->skip_mappings) {
+		/* 1.1.0: every device of the details tree, --dev-id ignored */
+		for (uint64_t i = 0; i < nr_devs; i++) {
+			to_ir_device(&devs[i], &idev);
+			if ((r = sink->device_begin(sink->ctx, &idev)) ||
+			    (r = sink->device_end(sink->ctx)))
+				goto out;
+		}
+		r = sink->superblock_end(sink->ctx);
+		goto out;
+	}
+
+	/* the selected devices, and the leaf list of each */
+	for (uint64_t i = 0; i < nr_devs; i++)
+		if (wanted(o, devs[i].dev_id))
+			devs[nsel++] = devs[i];
+	lists = calloc(nsel ? nsel : 1, sizeof(*lists));
+	if (!lists) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
+	for (uint64_t i = 0; i < nsel; i++) {
+		/* devices sharing a root share its list */
+		uint64_t j;
+		for (j = 0; j < i; j++)
+			if (devs[j].mapping_root == devs[i].mapping_root)
+				break;
+		if (j < i && devs[j].mapping_root == devs[i].mapping_root) {
+			lists[i].n = lists[j].n;
+			lists[i].ents = malloc((lists[j].n ? lists[j].n : 1) * sizeof(uint64_t));
+			if (!lists[i].ents) {
+				r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+				goto out;
+			}
+			memcpy(lists[i].ents, lists[j].ents, lists[j].n * sizeof(uint64_t));
+			continue;
+		}
+		r = tm_btree_leaves(bm, devs[i].mapping_root, &lists[i].ents, &lists[i].n, e);
+		if (r) {
+			tm_error_context(e, "device %" PRIu64 " mapping tree", devs[i].dev_id);
+			goto out;
+		}
+		for (uint64_t k = 0; k < lists[i].n; k++)
+			if (lists[i].ents[k] >= tm_bm_nr_blocks(bm)) {
+				r = tm_fail(e, -ERANGE, TM_RULE_OUT_OF_RANGE, lists[i].ents[k],
+					    "device %" PRIu64 " mapping tree: leaf pointer %" PRIu64
+					    " is past the end of the metadata device",
+					    devs[i].dev_id, lists[i].ents[k]);
+				goto out;
+			}
+	}
+
+	if (!o->expand_shared && nsel > 1) {
+		const uint64_t **lp = malloc(nsel * sizeof(*lp));
+		uint64_t *ln = malloc(nsel * sizeof(*ln));
+		if (!lp || !ln) {
+			free(lp);
+			free(ln);
+			r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+			goto out;
+		}
+		for (uint64_t i = 0; i < nsel; i++) {
+			lp[i] = lists[i].ents;
+			ln[i] = lists[i].n;
+		}
+		r = tm_gather_runs(lp, ln, nsel, tm_bm_nr_blocks(bm), &runs, &run_len,
+				   &run_shared, &nr_runs);
+		free(lp);
+		free(ln);
+		if (r) {
+			r = tm_fail(e, r, r == -ENOMEM ? TM_RULE_NOMEM : TM_RULE_CYCLE,
+				    TM_NO_BLOCK, "cannot group the mapping leaves into runs");
+			goto out;
+		}
+		run_start = malloc((nr_runs ? nr_runs : 1) * sizeof(*run_start));
+		heads = malloc((nr_runs ? nr_runs : 1) * sizeof(*heads));
+		if (!run_start || !heads) {
+			r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+			goto out;
+		}
+		for (uint64_t i = 0, pos = 0; i < nr_runs; i++) {
+			run_start[i] = pos;
+			heads[i] = runs[pos];
+			pos += run_len[i];
+		}
+		/* rewrite each list: a shared run becomes a ref to its head */
+		for (uint64_t i = 0; i < nsel; i++) {
+			uint64_t w = 0;
+			for (uint64_t k = 0; k < lists[i].n;) {
+				uint64_t b = lists[i].ents[k];
+				int64_t ri = find_run(heads, nr_runs, b);
+				if (ri >= 0 && run_shared[ri]) {
+					lists[i].ents[w++] = b | REF_BIT;
+					k += run_len[ri];
+				} else {
+					lists[i].ents[w++] = b;
+					k++;
+				}
+			}
+			lists[i].n = w;
+		}
+		/* the defs */
+		for (uint64_t i = 0; i < nr_runs; i++) {
+			char name[24];
+			if (!run_shared[i])
+				continue;
+			snprintf(name, sizeof(name), "%" PRIu64, heads[i]);
+			snprintf(d->where_buf, sizeof(d->where_buf), "shared run %s", name);
+			d->where = d->where_buf;
+			if ((r = sink->def_begin(sink->ctx, name)))
+				goto out;
+			start_group(d);
+			for (uint64_t k = 0; k < run_len[i]; k++)
+				if ((r = emit_leaf(d, runs[run_start[i] + k])))
+					goto out;
+			if ((r = rb_flush(d)) || (r = sink->def_end(sink->ctx)))
+				goto out;
+		}
+	}
+
+	for (uint64_t i = 0; i < nsel; i++) {
+		snprintf(d->where_buf, sizeof(d->where_buf), "device %" PRIu64, devs[i].dev_id);
+		d->where = d->where_buf;
+		to_ir_device(&devs[i], &idev);
+		if ((r = sink->device_begin(sink->ctx, &idev)) ||
+		    (r = emit_device_entries(d, &lists[i])) ||
+		    (r = sink->device_end(sink->ctx)))
+			goto out;
+	}
+	r = sink->superblock_end(sink->ctx);
+out:
+	if (lists)
+		for (uint64_t i = 0; i < nsel; i++)
+			free(lists[i].ents);
+	free(lists);
+	free(devs);
+	free(runs);
+	free(run_len);
+	free(run_shared);
+	free(run_start);
+	free(heads);
+	free(d);
+	return r;
+}

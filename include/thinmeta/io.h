@@ -1,0 +1,74 @@
+/*
+ * io.h - the metadata device, behind a table of functions.
+ *
+ * Implementations: a file or block device (pread/pwrite, O_DIRECT on block
+ * devices with a fallback), an in-memory device for tests, and a
+ * fault-injecting wrapper that fails the Nth read or write.  Addresses are
+ * 4096-byte metadata blocks.  Each call returns 0 or a negative errno.
+ */
+#ifndef THINMETA_IO_H
+#define THINMETA_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tm_dev;
+
+struct tm_dev_ops {
+	int (*read)(struct tm_dev *dev, uint64_t block, unsigned count, void *buf);
+	int (*write)(struct tm_dev *dev, uint64_t block, unsigned count, const void *buf);
+	int (*flush)(struct tm_dev *dev);
+	void (*close)(struct tm_dev *dev);
+};
+
+struct tm_dev {
+	const struct tm_dev_ops *ops;
+	uint64_t nr_blocks;	/* whole 4 KiB blocks on the device */
+	uint64_t size_bytes;	/* exact byte size */
+	int writable;
+	int is_blockdev;
+	uint64_t reads, writes;	/* counters of calls, for tests and stats */
+};
+
+/* Open flags. */
+#define TM_DEV_WRITE	1u	/* open read-write (default read-only) */
+#define TM_DEV_EXCL	2u	/* O_EXCL on a block device: refuse one in use */
+#define TM_DEV_NODIRECT	4u	/* never use O_DIRECT */
+
+int tm_dev_open_file(const char *path, unsigned flags, struct tm_dev **out);
+int tm_dev_mem_create(uint64_t nr_blocks, struct tm_dev **out);
+/* Direct access to an in-memory device's bytes (tests). */
+uint8_t *tm_dev_mem_data(struct tm_dev *dev);
+
+/*
+ * Wrap @inner so that the @fail_nth-th I/O call (1-based, reads and writes
+ * counted together; 0 = never) and every later one fail with -EIO.  The
+ * wrapper takes ownership of @inner.  @which: 1 reads, 2 writes, 3 both.
+ */
+int tm_dev_fault_wrap(struct tm_dev *inner, uint64_t fail_nth, unsigned which,
+		      struct tm_dev **out);
+/* How many I/O calls a fault device has seen (to size a sweep). */
+uint64_t tm_dev_fault_count(struct tm_dev *dev);
+
+static inline int tm_dev_read(struct tm_dev *d, uint64_t b, unsigned n, void *buf)
+{
+	return d->ops->read(d, b, n, buf);
+}
+
+static inline int tm_dev_write(struct tm_dev *d, uint64_t b, unsigned n, const void *buf)
+{
+	return d->ops->write(d, b, n, buf);
+}
+
+static inline int tm_dev_flush(struct tm_dev *d)
+{
+	return d->ops->flush(d);
+}
+
+static inline void tm_dev_close(struct tm_dev *d)
+{
+	if (d)
+		d->ops->close(d);
+}
+
+#endif
