@@ -17,13 +17,13 @@ CPPFLAGS += -Iinclude -Icommon
 LDLIBS  ?=
 
 ifeq ($(SANITIZE),1)
-  BUILD   := build/san
-  BIN     := build/san/bin
+  BUILD   ?= build/san
+  BIN     ?= build/san/bin
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=address,undefined
 else
-  BUILD   := build/obj
-  BIN     := bin
+  BUILD   ?= build/obj
+  BIN     ?= bin
 endif
 
 ALL_CFLAGS = $(STD) $(CPPFLAGS) $(CFLAGS) -MMD -MP
