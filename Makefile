@@ -77,8 +77,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $(COMMON_LIB)
 
 check: check-unit check-cli
 
-check-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
+KFIXTURES := $(patsubst fixtures/kernel/%.xz,$(BUILD)/fixtures/%,$(wildcard fixtures/kernel/*.img.xz))
+
+$(BUILD)/fixtures/%: fixtures/kernel/%.xz
+	@mkdir -p $(dir $@)
+	xz -dc $< > $@.tmp && mv $@.tmp $@
+
+check-unit: $(UNIT_BINS) $(KFIXTURES)
+	@THINMETA_FIXTURES=$(abspath $(BUILD)/fixtures) sh tests/unit/run.sh $(UNIT_BINS)
 
 check-cli: all
 	@BIN=$(abspath $(BIN)) bash tests/cli/run.sh
@@ -87,7 +93,7 @@ check-slow: all
 	@BIN=$(abspath $(BIN)) SLOW=1 bash tests/cli/run.sh
 
 demo: all
-	@BIN=$(abspath $(BIN)) sh fixtures/demo.sh
+	@BIN=$(BIN) sh scripts/demo.sh
 
 clean:
 	rm -rf build bin
