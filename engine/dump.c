@@ -182,6 +182,19 @@ static void to_ir_device(const struct tm_device *dv, struct tm_ir_device *id)
 	id->snap_time = dv->details.snapshotted_time;
 }
 
+struct root_idx {
+	uint64_t root, idx;
+};
+
+static int cmp_by_root(const void *a, const void *b)
+{
+	const struct root_idx *x = a, *y = b;
+
+	if (x->root != y->root)
+		return x->root < y->root ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;	/* keep id order */
+}
+
 static int64_t find_run(const uint64_t *heads, uint64_t n, uint64_t b)
 {
 	uint64_t lo = 0, hi = n;
@@ -206,6 +219,7 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 	struct devlist *lists = NULL;
 	uint64_t nr_devs = 0, nsel = 0;
 	uint64_t *runs = NULL, *run_len = NULL, *run_start = NULL, *heads = NULL;
+	struct root_idx *order = NULL;
 	uint8_t *run_shared = NULL;
 	uint64_t nr_runs = 0;
 	struct dumper *d = NULL;
@@ -253,13 +267,21 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
 		goto out;
 	}
+	/* devices sharing a root share its list: walk each root once */
+	order = malloc((nsel ? nsel : 1) * sizeof(*order));
+	if (!order) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
 	for (uint64_t i = 0; i < nsel; i++) {
-		/* devices sharing a root share its list */
-		uint64_t j;
-		for (j = 0; j < i; j++)
-			if (devs[j].mapping_root == devs[i].mapping_root)
-				break;
-		if (j < i && devs[j].mapping_root == devs[i].mapping_root) {
+		order[i].root = devs[i].mapping_root;
+		order[i].idx = i;
+	}
+	qsort(order, nsel, sizeof(*order), cmp_by_root);
+	for (uint64_t k = 0; k < nsel; k++) {
+		uint64_t i = order[k].idx;
+		if (k && order[k - 1].root == order[k].root) {
+			uint64_t j = order[k - 1].idx;
 			lists[i].n = lists[j].n;
 			lists[i].ents = malloc((lists[j].n ? lists[j].n : 1) * sizeof(uint64_t));
 			if (!lists[i].ents) {
@@ -274,12 +296,12 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 			tm_error_context(e, "device %" PRIu64 " mapping tree", devs[i].dev_id);
 			goto out;
 		}
-		for (uint64_t k = 0; k < lists[i].n; k++)
-			if (lists[i].ents[k] >= tm_bm_nr_blocks(bm)) {
-				r = tm_fail(e, -ERANGE, TM_RULE_OUT_OF_RANGE, lists[i].ents[k],
+		for (uint64_t b = 0; b < lists[i].n; b++)
+			if (lists[i].ents[b] >= tm_bm_nr_blocks(bm)) {
+				r = tm_fail(e, -ERANGE, TM_RULE_OUT_OF_RANGE, lists[i].ents[b],
 					    "device %" PRIu64 " mapping tree: leaf pointer %" PRIu64
 					    " is past the end of the metadata device",
-					    devs[i].dev_id, lists[i].ents[k]);
+					    devs[i].dev_id, lists[i].ents[b]);
 				goto out;
 			}
 	}
@@ -373,6 +395,7 @@ out:
 	free(run_shared);
 	free(run_start);
 	free(heads);
+	free(order);
 	free(d);
 	return r;
 }
