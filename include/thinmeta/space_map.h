@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "block.h"
+#include "format.h"
 #include "superblock.h"
 
 struct tm_index_entry {
