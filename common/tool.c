@@ -214,7 +214,6 @@ void ob_write(struct outbuf *ob, const char *s, size_t n)
 	if (ob->len + n > ob->cap) {
 		ob_drain(ob);
 		if (n > ob->cap) {
-			memcpy(ob->buf, s, 0);
 			while (n && !ob->err) {
 				size_t k = n < ob->cap ? n : ob->cap;
 				memcpy(ob->buf, s, k);
@@ -230,6 +229,13 @@ void ob_write(struct outbuf *ob, const char *s, size_t n)
 	ob->len += n;
 }
 
+char *ob_reserve(struct outbuf *ob, size_t n)
+{
+	if (ob->len + n > ob->cap)
+		ob_drain(ob);
+	return ob->buf + ob->len;
+}
+
 void ob_puts(struct outbuf *ob, const char *s)
 {
 	ob_write(ob, s, strlen(s));
@@ -238,13 +244,8 @@ void ob_puts(struct outbuf *ob, const char *s)
 void ob_u64(struct outbuf *ob, uint64_t v)
 {
 	char tmp[24];
-	int i = sizeof(tmp);
 
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	ob_write(ob, tmp + i, sizeof(tmp) - (size_t)i);
+	ob_write(ob, tmp, (size_t)(put_u64(tmp, v) - tmp));
 }
 
 int ob_flush(struct outbuf *ob)

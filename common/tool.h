@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "thinmeta/error.h"
 
@@ -51,6 +52,46 @@ struct outbuf {
 };
 
 int ob_open_fd(struct outbuf *ob, int fd, size_t cap);
+/*
+ * Room for @n bytes at the end of the buffer (draining it first if need
+ * be; @n must be at most the capacity): write there, then ob_commit() the
+ * end of what was written.
+ */
+char *ob_reserve(struct outbuf *ob, size_t n);
+
+static inline void ob_commit(struct outbuf *ob, char *end)
+{
+	ob->len = (size_t)(end - ob->buf);
+}
+
+/* Copy a string literal: its length is known at compile time. */
+#define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
+
+/* Write @v in decimal at @p; returns the end. */
+static inline char *put_u64(char *p, uint64_t v)
+{
+	static const char digits2[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	char tmp[20];
+	int i = 20;
+
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		tmp[--i] = digits2[d + 1];
+		tmp[--i] = digits2[d];
+	}
+	if (v >= 10) {
+		tmp[--i] = digits2[v * 2 + 1];
+		tmp[--i] = digits2[v * 2];
+	} else {
+		tmp[--i] = (char)('0' + v);
+	}
+	memcpy(p, tmp + i, (size_t)(20 - i));
+	return p + (20 - i);
+}
 void ob_write(struct outbuf *ob, const char *s, size_t n);
 void ob_puts(struct outbuf *ob, const char *s);
 void ob_u64(struct outbuf *ob, uint64_t v);

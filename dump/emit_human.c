@@ -76,18 +76,20 @@ static int h_ref(void *ctx, const char *name)
 static int h_run(void *ctx, const struct tm_ir_run *r)
 {
 	struct outbuf *ob = ((struct emitter *)ctx)->ob;
+	char *p = ob_reserve(ob, 160);
 
-	ob_puts(ob, "    (");
-	ob_u64(ob, r->origin_begin);
-	ob_puts(ob, "..");
-	ob_u64(ob, r->origin_begin + r->length - 1);
-	ob_puts(ob, ") -> (");
-	ob_u64(ob, r->data_begin);
-	ob_puts(ob, "..");
-	ob_u64(ob, r->data_begin + r->length - 1);
-	ob_puts(ob, "), ");
-	ob_u64(ob, r->time);
-	ob_puts(ob, "\n");
+	p = PUT_LIT(p, "    (");
+	p = put_u64(p, r->origin_begin);
+	p = PUT_LIT(p, "..");
+	p = put_u64(p, r->origin_begin + r->length - 1);
+	p = PUT_LIT(p, ") -> (");
+	p = put_u64(p, r->data_begin);
+	p = PUT_LIT(p, "..");
+	p = put_u64(p, r->data_begin + r->length - 1);
+	p = PUT_LIT(p, "), ");
+	p = put_u64(p, r->time);
+	*p++ = '\n';
+	ob_commit(ob, p);
 	return ob->err;
 }
 

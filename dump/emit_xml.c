@@ -118,22 +118,32 @@ static int x_ref(void *ctx, const char *name)
 	return em->ob->err;
 }
 
+/* The hot path: one mapping line, formatted in place. */
 static int x_run(void *ctx, const struct tm_ir_run *r)
 {
 	struct emitter *em = ctx;
 	struct outbuf *ob = em->ob;
+	char *p = ob_reserve(ob, 160);
 
-	line(em, 2);
+	if (em->lines++)
+		*p++ = '\n';
 	if (r->length == 1) {
-		attr(ob, "<single_mapping origin_block=\"", r->origin_begin);
-		attr(ob, " data_block=\"", r->data_begin);
+		p = PUT_LIT(p, "    <single_mapping origin_block=\"");
+		p = put_u64(p, r->origin_begin);
+		p = PUT_LIT(p, "\" data_block=\"");
+		p = put_u64(p, r->data_begin);
 	} else {
-		attr(ob, "<range_mapping origin_begin=\"", r->origin_begin);
-		attr(ob, " data_begin=\"", r->data_begin);
-		attr(ob, " length=\"", r->length);
+		p = PUT_LIT(p, "    <range_mapping origin_begin=\"");
+		p = put_u64(p, r->origin_begin);
+		p = PUT_LIT(p, "\" data_begin=\"");
+		p = put_u64(p, r->data_begin);
+		p = PUT_LIT(p, "\" length=\"");
+		p = put_u64(p, r->length);
 	}
-	attr(ob, " time=\"", r->time);
-	ob_puts(ob, "/>");
+	p = PUT_LIT(p, "\" time=\"");
+	p = put_u64(p, r->time);
+	p = PUT_LIT(p, "\"/>");
+	ob_commit(ob, p);
 	return ob->err;
 }
 
