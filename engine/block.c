@@ -256,10 +256,61 @@ int tm_bm_flush(struct tm_bm *bm, struct tm_error *e)
 	return 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define PREFETCH_MAX_RUN 64u	/* blocks per read */
+
+/*
+ * Read the blocks that are not cached yet in block order, contiguous ones
+ * in one request, and put them in the cache (unvalidated: each is
+ * validated when it is read).  At most half the cache is filled, so that
+ * the blocks do not evict one another before they are used.
+ */
 void tm_bm_prefetch(struct tm_bm *bm, const uint64_t *blocks, size_t n)
 {
-	/* Not yet: the cache reads on demand. */
-	(void)bm;
-	(void)blocks;
-	(void)n;
+	uint64_t *sorted;
+	uint8_t *staging;
+	size_t i, m = 0;
+
+	if (n > bm->nr_slots / 2)
+		n = bm->nr_slots / 2;
+	if (n < 2)
+		return;
+	sorted = malloc(n * sizeof(*sorted));
+	staging = malloc((size_t)PREFETCH_MAX_RUN * TM_BLOCK_SIZE);
+	if (!sorted || !staging)
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint64_t b = blocks[i];
+		if (b < bm->dev->nr_blocks && bm->slots[slot_of(bm, b)].block != b)
+			sorted[m++] = b;
+	}
+	qsort(sorted, m, sizeof(*sorted), cmp_u64);
+	for (i = 0; i < m;) {
+		size_t j = i + 1;
+		while (j < m && sorted[j] - sorted[i] < PREFETCH_MAX_RUN &&
+		       sorted[j] <= sorted[j - 1] + 1)
+			j++;
+		uint64_t first = sorted[i];
+		unsigned count = (unsigned)(sorted[j - 1] - first + 1);
+		if (tm_dev_read(bm->dev, first, count, staging) == 0) {
+			for (size_t k = i; k < j; k++) {
+				uint64_t b = sorted[k];
+				size_t slot = slot_of(bm, b);
+				memcpy(bm->data + slot * TM_BLOCK_SIZE,
+				       staging + (b - first) * TM_BLOCK_SIZE, TM_BLOCK_SIZE);
+				bm->slots[slot].block = b;
+				bm->slots[slot].valid_as = NULL;
+			}
+		}
+		i = j;
+	}
+out:
+	free(sorted);
+	free(staging);
 }

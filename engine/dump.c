@@ -115,6 +115,20 @@ static void start_group(struct dumper *d)
 /* A device's entries: leaf blocks, or refs (encoded with the top bit). */
 #define REF_BIT ((uint64_t)1 << 63)
 
+/* Leaves are read ahead in batches, in block order (tm_bm_prefetch). */
+#define PREFETCH_BATCH 256u
+
+static void prefetch_leaves(struct dumper *d, const uint64_t *ents, uint64_t n)
+{
+	uint64_t batch[PREFETCH_BATCH];
+	unsigned m = 0;
+
+	for (uint64_t i = 0; i < n && i < PREFETCH_BATCH; i++)
+		if (!(ents[i] & REF_BIT))
+			batch[m++] = ents[i];
+	tm_bm_prefetch(d->bm, batch, m);
+}
+
 struct devlist {
 	uint64_t *ents;
 	uint64_t n;
@@ -128,6 +142,8 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 	start_group(d);
 	for (uint64_t i = 0; i < l->n; i++) {
 		uint64_t x = l->ents[i];
+		if (i % PREFETCH_BATCH == 0)
+			prefetch_leaves(d, l->ents + i, l->n - i);
 		if (x & REF_BIT) {
 			if ((r = rb_flush(d)))
 				return r;
@@ -366,9 +382,12 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 			if ((r = sink->def_begin(sink->ctx, name)))
 				goto out;
 			start_group(d);
-			for (uint64_t k = 0; k < run_len[i]; k++)
+			for (uint64_t k = 0; k < run_len[i]; k++) {
+				if (k % PREFETCH_BATCH == 0)
+					prefetch_leaves(d, runs + run_start[i] + k, run_len[i] - k);
 				if ((r = emit_leaf(d, runs[run_start[i] + k])))
 					goto out;
+			}
 			if ((r = rb_flush(d)) || (r = sink->def_end(sink->ctx)))
 				goto out;
 		}
