@@ -47,6 +47,7 @@ START_TEST(superblock_roundtrip)
 	for (unsigned i = TM_SB_SIZE; i < TM_BLOCK_SIZE; i++)
 		ck_assert_uint_eq(buf[i], 0);
 	tm_block_seal(buf, 0, TM_SALT_SUPERBLOCK);
+	memset(&b, 0, sizeof(b));	/* padding too, for the memcmp */
 	tm_sb_decode(buf, &b);
 	a.csum = b.csum;
 	ck_assert_mem_eq(&a, &b, sizeof(a));
@@ -119,6 +120,8 @@ START_TEST(index_entry_and_details)
 	uint8_t raw[24];
 	struct tm_index_entry a = { 77, 16000, 12 }, b;
 	struct tm_device_details d = { 320, 5, 1, 2 }, d2;
+
+	memset(&d2, 0, sizeof(d2));
 
 	tm_index_entry_encode(&a, raw);
 	tm_index_entry_decode(raw, &b);
