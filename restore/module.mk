@@ -1,0 +1,3 @@
+TOOLS += thin_restore
+thin_restore_SRCS := $(sort $(wildcard restore/*.c))
+thin_restore_LDLIBS := -lexpat
