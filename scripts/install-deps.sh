@@ -3,6 +3,8 @@
 #
 #   scripts/install-deps.sh            build + test dependencies and the reference tools
 #   scripts/install-deps.sh --no-oracle    without the reference tools
+#   scripts/install-deps.sh --kernel       also qemu-system-x86, for `make
+#                                          kernel-check` (kernel/README.md; not CI)
 #
 # The reference tools are test oracles only; the product never calls them:
 #   - thin-provisioning-tools 0.9.0 from Debian 12 (/usr/sbin/thin_*)
@@ -12,15 +14,23 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 oracle=1
-[ "${1:-}" = "--no-oracle" ] && oracle=0
+kernel=0
+for arg in "$@"; do
+    case $arg in
+    --no-oracle) oracle=0 ;;
+    --kernel) kernel=1 ;;
+    *) echo "usage: $0 [--no-oracle] [--kernel]" >&2; exit 2 ;;
+    esac
+done
 
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 pkgs="build-essential make pkg-config libexpat1-dev libxml2-dev libxml2-utils \
-libncurses-dev check python3 xz-utils tmux clang libclang-rt-14-dev \
+libncurses-dev check python3 xz-utils tmux time clang libclang-rt-14-dev \
 debian-archive-keyring ca-certificates"
 [ $oracle -eq 1 ] && pkgs="$pkgs thin-provisioning-tools"
+[ $kernel -eq 1 ] && pkgs="$pkgs qemu-system-x86"
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
