@@ -36,6 +36,7 @@ COMMON_SRCS := $(sort $(wildcard common/*.c))
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 COMMON_LIB  := $(BUILD)/libtmcommon.a
 
+.DEFAULT_GOAL := all
 TOOLS :=
 include $(sort $(wildcard */module.mk))
 

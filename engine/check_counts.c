@@ -1,0 +1,263 @@
+/*
+ * check_counts.c - the checker's compact reference counters, growable
+ * vectors of leaf entries, and batched reads of sorted block lists.
+ *
+ * Counters: one byte per block, in pages of 16320 blocks (one space-map
+ * bitmap's worth) allocated when a block in them is first counted, so a
+ * large pool with few blocks in use costs little; counts of 255 and more
+ * live in an overflow hash.  10M mapped data blocks cost about 10 MiB.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_int.h"
+
+#define PAGE_ENTRIES TM_ENTRIES_PER_BITMAP
+#define DIR_PAGES 1024u
+
+int ck_counts_init(struct ck_counts *c, uint64_t nr)
+{
+	memset(c, 0, sizeof(*c));
+	c->nr = nr;
+	c->nr_pages = (nr + PAGE_ENTRIES - 1) / PAGE_ENTRIES;
+	c->nr_dirs = (c->nr_pages + DIR_PAGES - 1) / DIR_PAGES;
+	c->dirs = calloc(c->nr_dirs ? c->nr_dirs : 1, sizeof(*c->dirs));
+	return c->dirs ? 0 : -ENOMEM;
+}
+
+void ck_counts_free(struct ck_counts *c)
+{
+	if (c->dirs) {
+		for (uint64_t d = 0; d < c->nr_dirs; d++) {
+			if (!c->dirs[d])
+				continue;
+			for (unsigned i = 0; i < DIR_PAGES; i++)
+				free(c->dirs[d][i]);
+			free(c->dirs[d]);
+		}
+	}
+	free(c->dirs);
+	free(c->okeys);
+	free(c->ovals);
+	memset(c, 0, sizeof(*c));
+}
+
+static uint8_t *page_of(const struct ck_counts *c, uint64_t p)
+{
+	uint8_t **dir = c->dirs[p / DIR_PAGES];
+
+	return dir ? dir[p % DIR_PAGES] : NULL;
+}
+
+static uint8_t *page_make(struct ck_counts *c, uint64_t p)
+{
+	uint8_t ***dir = &c->dirs[p / DIR_PAGES];
+
+	if (!*dir) {
+		*dir = calloc(DIR_PAGES, sizeof(**dir));
+		if (!*dir)
+			return NULL;
+	}
+	uint8_t **pg = &(*dir)[p % DIR_PAGES];
+	if (!*pg)
+		*pg = calloc(1, PAGE_ENTRIES);
+	return *pg;
+}
+
+static size_t ohash(uint64_t b, size_t cap)
+{
+	return (size_t)((b * 0x9e3779b97f4a7c15ull) >> 17) & (cap - 1);
+}
+
+static uint32_t *ofind(const struct ck_counts *c, uint64_t b)
+{
+	if (!c->ocap)
+		return NULL;
+	for (size_t i = ohash(b, c->ocap);; i = (i + 1) & (c->ocap - 1)) {
+		if (c->okeys[i] == b)
+			return &c->ovals[i];
+		if (c->okeys[i] == UINT64_MAX)
+			return NULL;
+	}
+}
+
+static int oput(struct ck_counts *c, uint64_t b, uint32_t v)
+{
+	if ((c->on + 1) * 2 > c->ocap) {
+		size_t ncap = c->ocap ? c->ocap * 2 : 1024;
+		uint64_t *nk = malloc(ncap * sizeof(*nk));
+		uint32_t *nv = malloc(ncap * sizeof(*nv));
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < ncap; i++)
+			nk[i] = UINT64_MAX;
+		for (size_t i = 0; i < c->ocap; i++) {
+			if (c->okeys[i] == UINT64_MAX)
+				continue;
+			size_t j = ohash(c->okeys[i], ncap);
+			while (nk[j] != UINT64_MAX)
+				j = (j + 1) & (ncap - 1);
+			nk[j] = c->okeys[i];
+			nv[j] = c->ovals[i];
+		}
+		free(c->okeys);
+		free(c->ovals);
+		c->okeys = nk;
+		c->ovals = nv;
+		c->ocap = ncap;
+	}
+	size_t i = ohash(b, c->ocap);
+	while (c->okeys[i] != UINT64_MAX && c->okeys[i] != b)
+		i = (i + 1) & (c->ocap - 1);
+	if (c->okeys[i] == UINT64_MAX)
+		c->on++;
+	c->okeys[i] = b;
+	c->ovals[i] = v;
+	return 0;
+}
+
+int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old)
+{
+	uint8_t *pg;
+	uint32_t *ov;
+
+	if (b >= c->nr)
+		return -ERANGE;
+	pg = page_make(c, b / PAGE_ENTRIES);
+	if (!pg)
+		return -ENOMEM;
+	uint8_t *v = &pg[b % PAGE_ENTRIES];
+	if (*v < 254) {
+		if (old)
+			*old = *v;
+		if (*v == 0)
+			c->nonzero++;
+		(*v)++;
+		return 0;
+	}
+	if (*v == 254) {
+		int r = oput(c, b, 255);
+		if (r)
+			return r;
+		*v = 255;
+		if (old)
+			*old = 254;
+		return 0;
+	}
+	ov = ofind(c, b);
+	if (old)
+		*old = ov ? *ov : 255;
+	if (ov && *ov < UINT32_MAX)
+		(*ov)++;
+	return 0;
+}
+
+uint32_t ck_counts_get(const struct ck_counts *c, uint64_t b)
+{
+	const uint8_t *pg;
+
+	if (b >= c->nr)
+		return 0;
+	pg = page_of(c, b / PAGE_ENTRIES);
+	if (!pg)
+		return 0;
+	uint8_t v = pg[b % PAGE_ENTRIES];
+	if (v < 255)
+		return v;
+	const uint32_t *ov = ofind(c, b);
+	return ov ? *ov : 255;
+}
+
+const uint8_t *ck_counts_page(const struct ck_counts *c, uint64_t page)
+{
+	if (page >= c->nr_pages)
+		return NULL;
+	return page_of(c, page);
+}
+
+/* ------------------------------------------------------------------ */
+
+int kv_push(struct kvvec *kv, const struct kv *e)
+{
+	if (kv->n == kv->cap) {
+		size_t ncap = kv->cap ? kv->cap * 2 : 64;
+		struct kv *nv = realloc(kv->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		kv->v = nv;
+		kv->cap = ncap;
+	}
+	kv->v[kv->n++] = *e;
+	return 0;
+}
+
+static int kv_cmp(const void *a, const void *b)
+{
+	const struct kv *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	/* stable for equal keys: by leaf, then as collected */
+	if (x->node != y->node)
+		return x->node < y->node ? -1 : 1;
+	return 0;
+}
+
+void kv_sort(struct kvvec *kv)
+{
+	if (kv->n > 1)
+		qsort(kv->v, kv->n, sizeof(*kv->v), kv_cmp);
+}
+
+void kv_free(struct kvvec *kv)
+{
+	free(kv->v);
+	memset(kv, 0, sizeof(*kv));
+}
+
+/* ------------------------------------------------------------------ */
+/* Batched reads: runs of adjacent blocks in one request. */
+
+#define RUN_MAX 64u
+
+int ck_read_sorted(struct ck *c, const uint64_t *blocks, size_t n, ck_block_fn fn,
+		   void *ctx)
+{
+	uint8_t *buf = NULL;
+	size_t i = 0;
+
+	if (posix_memalign((void **)&buf, TM_BLOCK_SIZE, (size_t)RUN_MAX * TM_BLOCK_SIZE))
+		return ck_fail(c, -ENOMEM, "read buffer");
+	while (i < n && !c->err) {
+		size_t j = i + 1;
+		while (j < n && j - i < RUN_MAX && blocks[j] == blocks[j - 1] + 1)
+			j++;
+		/* duplicates: read once */
+		if (blocks[i] >= c->dev->nr_blocks) {
+			fn(c, i, blocks[i], NULL, -ERANGE, ctx);
+			i++;
+			continue;
+		}
+		while (j > i + 1 && blocks[j - 1] >= c->dev->nr_blocks)
+			j--;
+		int r = tm_dev_read(c->dev, blocks[i], (unsigned)(j - i), buf);
+		if (r && j - i > 1) {
+			/* find the bad block(s): one at a time */
+			for (size_t k = i; k < j; k++) {
+				int rk = tm_dev_read(c->dev, blocks[k], 1, buf);
+				fn(c, k, blocks[k], rk ? NULL : buf, rk, ctx);
+			}
+		} else {
+			for (size_t k = i; k < j; k++)
+				fn(c, k, blocks[k], r ? NULL : buf + (k - i) * TM_BLOCK_SIZE, r, ctx);
+		}
+		ck_progress(c, j - i);
+		i = j;
+	}
+	free(buf);
+	return c->err;
+}
