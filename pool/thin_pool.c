@@ -1,0 +1,579 @@
+/*
+ * thin_pool - drive a thin pool's metadata the way `dmsetup message` and
+ * thin-device I/O drive the Linux 6.1 kernel: pool messages, writes and
+ * discards of virtual blocks, resizes, commits, the status line; one
+ * command, a script of them, or a random workload (docs/thin_pool.md).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pool_tool.h"
+#include "thinmeta/format.h"
+#include "tool.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: thin_pool <METADATA> <COMMAND> [ARGS]\n"
+"       thin_pool <METADATA> --script <FILE|->\n"
+"       thin_pool <METADATA> run --ops <N> --seed <S> [--seconds <T>] [--keep-held] [--log <FILE>]\n"
+"\n"
+"Drive a thin pool's metadata (a file or block device) as the Linux kernel's\n"
+"dm-thin target does: pool messages, writes and discards of virtual blocks.\n"
+"\n"
+"Commands:\n"
+"  format --data-block-size <SECTORS> --nr-data-blocks <N>\n"
+"                           format a zeroed device, as the kernel does, and\n"
+"                           give the pool N data blocks\n"
+"  create_thin <ID>         create_snap <ID> <ORIGIN>      delete <ID>\n"
+"  set_transaction_id <OLD> <NEW>\n"
+"  reserve_metadata_snap    release_metadata_snap\n"
+"                           the pool messages (each one commits)\n"
+"  write <ID> <BEGIN> [<COUNT>]\n"
+"                           write virtual blocks BEGIN.. of thin device ID\n"
+"  discard <ID> <BEGIN> [<COUNT>]\n"
+"                           discard them\n"
+"  resize_data <N>          grow the data device to N blocks (commits)\n"
+"  commit                   commit the current transaction\n"
+"  status                   commit, then print the kernel's thin-pool status\n"
+"  set_needs_check | clear_needs_check\n"
+"                           set or clear the superblock's needs_check flag\n"
+"  run                      a deterministic random workload (see above)\n"
+"\n"
+"A script holds the same commands, one per line, without <METADATA>; '#'\n"
+"starts a comment.  It runs in one process, like a running pool: the data\n"
+"allocator's state carries from line to line.  Every message commits,\n"
+"and so do `commit` lines and the end of the script.\n"
+"\n"
+"Options:\n"
+"  -h, --help     Print help\n"
+"  -V, --version  Print version\n"
+"\n"
+"Exit status: 0 success, 1 failure (a refused message, bad metadata, an I/O\n"
+"error, a bad script line), 2 command-line misuse.\n");
+}
+
+/* ------------------------------------------------------------------ */
+
+void report(const char *where, const struct tm_error *e)
+{
+	if (e->msg[0])
+		msg("%s%s", where, e->msg);
+	else
+		msg("%s%s", where, strerror(-e->err));
+}
+
+static int open_dev(struct pctx *c)
+{
+	int r;
+
+	if (c->dev)
+		return 0;
+	/* one writer at a time: another thin_pool on the same file waits for none */
+	c->lock_fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (c->lock_fd >= 0 && flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		msg("%s: in use by another thin_pool", c->path);
+		return -1;
+	}
+	r = tm_dev_open_file(c->path, TM_DEV_WRITE | TM_DEV_EXCL, &c->dev);
+	if (r) {
+		if (r == -ENOENT)
+			msg("Couldn't find metadata file '%s'", c->path);
+		else if (r == -ENOTBLK)
+			msg("Not a block device or regular file '%s'.", c->path);
+		else
+			msg("%s: cannot open for writing: %s", c->path, strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+int pctx_pool(struct pctx *c)
+{
+	struct tm_error e;
+	int r, grown;
+
+	if (c->pool)
+		return 0;
+	if (open_dev(c))
+		return -1;
+	tm_error_clear(&e);
+	r = tm_pool_open(c->dev, &c->pool, &e);
+	if (r == -EILSEQ && e.rule == TM_RULE_ZEROED && e.block == 0) {
+		msg("%s: no pool metadata here (block 0 is all zeroes): format it first", c->path);
+		return -1;
+	}
+	if (!r) {
+		/* the kernel's resume: grow the metadata space map to the device */
+		r = tm_pool_grow_metadata_to_device(c->pool, &grown, &e);
+		if (r) {
+			tm_pool_close(c->pool);
+			c->pool = NULL;
+		}
+	}
+	if (r) {
+		char where[300];
+		snprintf(where, sizeof(where), "%s: ", c->path);
+		report(where, &e);
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Commands */
+
+enum { CMD_OK = 0, CMD_FAIL = 1, CMD_USAGE = 2 };
+
+struct cmd_env {
+	struct pctx *c;
+	const char *where;	/* "PATH: " or "FILE:LINE: " */
+	int script;
+};
+
+static int bad(const struct cmd_env *env, const char *fmt, const char *arg)
+{
+	char m[400];
+
+	snprintf(m, sizeof(m), fmt, arg);
+	if (env->script)
+		msg("%s%s", env->where, m);
+	else
+		msg("%s", m);
+	return CMD_USAGE;
+}
+
+static int num(const struct cmd_env *env, const char *what, const char *s, uint64_t *v)
+{
+	char m[200];
+
+	if (!parse_u64(s, v))
+		return 0;
+	snprintf(m, sizeof(m), "invalid %s '%%s': not a non-negative decimal number", what);
+	bad(env, m, s);
+	return -1;
+}
+
+static int engine_failed(const struct cmd_env *env, const struct tm_error *e)
+{
+	report(env->where, e);
+	return CMD_FAIL;
+}
+
+static int need_pool(const struct cmd_env *env)
+{
+	return pctx_pool(env->c) ? CMD_FAIL : CMD_OK;
+}
+
+static int commit(const struct cmd_env *env)
+{
+	struct tm_error e;
+
+	tm_error_clear(&e);
+	if (tm_pool_commit(env->c->pool, &e))
+		return engine_failed(env, &e);
+	return CMD_OK;
+}
+
+static int cmd_format(const struct cmd_env *env, int argc, char **argv)
+{
+	struct pctx *c = env->c;
+	uint64_t bs = 0, n = 0;
+	int have_bs = 0, have_n = 0;
+	struct tm_error e;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--data-block-size") && i + 1 < argc) {
+			if (num(env, "data block size", argv[++i], &bs))
+				return CMD_USAGE;
+			have_bs = 1;
+		} else if (!strcmp(argv[i], "--nr-data-blocks") && i + 1 < argc) {
+			if (num(env, "number of data blocks", argv[++i], &n))
+				return CMD_USAGE;
+			have_n = 1;
+		} else {
+			return bad(env, "format: unexpected argument '%s' (usage: format --data-block-size SECTORS --nr-data-blocks N)",
+				   argv[i]);
+		}
+	}
+	if (!have_bs || !have_n)
+		return bad(env, "%susage: format --data-block-size SECTORS --nr-data-blocks N", "");
+	if (bs < TM_DATA_BLOCK_SIZE_MIN || bs > TM_DATA_BLOCK_SIZE_MAX || bs % TM_DATA_BLOCK_SIZE_MIN) {
+		char s[32];
+		snprintf(s, sizeof(s), "%llu", (unsigned long long)bs);
+		return bad(env, "invalid data block size %s: it must be a multiple of 128 sectors within 128..2097152", s);
+	}
+	if (c->pool) {
+		msg("%sthe pool exists already: format needs a zeroed device", env->where);
+		return CMD_FAIL;
+	}
+	if (open_dev(c))
+		return CMD_FAIL;
+	tm_error_clear(&e);
+	if (tm_pool_format(c->dev, (uint32_t)bs, n, &c->pool, &e))
+		return engine_failed(env, &e);
+	return CMD_OK;
+}
+
+static int get_ids(const struct cmd_env *env, int argc, char **argv, uint64_t *ids)
+{
+	for (int i = 1; i < argc; i++)
+		if (num(env, "device id", argv[i], &ids[i - 1]))
+			return -1;
+	return 0;
+}
+
+/* create_thin, create_snap, delete, set_transaction_id, reserve/release */
+static int cmd_message(const struct cmd_env *env, int argc, char **argv)
+{
+	struct tm_pool *p;
+	uint64_t a[2] = { 0, 0 };
+	struct tm_error e;
+	int r;
+
+	if (!strcmp(argv[0], "set_transaction_id")) {
+		if (num(env, "transaction id", argv[1], &a[0]) ||
+		    num(env, "transaction id", argv[2], &a[1]))
+			return CMD_USAGE;
+	} else if (get_ids(env, argc, argv, a)) {
+		return CMD_USAGE;
+	}
+	if ((r = need_pool(env)))
+		return r;
+	p = env->c->pool;
+	tm_error_clear(&e);
+	if (!strcmp(argv[0], "create_thin"))
+		r = tm_pool_create_thin(p, a[0], &e);
+	else if (!strcmp(argv[0], "create_snap"))
+		r = tm_pool_create_snap(p, a[0], a[1], &e);
+	else if (!strcmp(argv[0], "delete"))
+		r = tm_pool_delete(p, a[0], &e);
+	else if (!strcmp(argv[0], "set_transaction_id"))
+		r = tm_pool_set_transaction_id(p, a[0], a[1], &e);
+	else if (!strcmp(argv[0], "reserve_metadata_snap"))
+		r = tm_pool_reserve_metadata_snap(p, &e);
+	else
+		r = tm_pool_release_metadata_snap(p, &e);
+	if (r)
+		return engine_failed(env, &e);
+	/* the kernel commits after every message */
+	return commit(env);
+}
+
+static int cmd_io(const struct cmd_env *env, int argc, char **argv)
+{
+	uint64_t id, begin, count = 1, end, limit;
+	struct tm_pool *p;
+	struct tm_error e;
+	int r;
+
+	if (num(env, "device id", argv[1], &id) || num(env, "block", argv[2], &begin) ||
+	    (argc > 3 && num(env, "count", argv[3], &count)))
+		return CMD_USAGE;
+	if ((r = need_pool(env)))
+		return r;
+	p = env->c->pool;
+	/* a thin device has at most 2^64 bytes */
+	limit = UINT64_MAX / ((uint64_t)tm_pool_data_block_size(p) * TM_SECTOR_SIZE);
+	if (begin > limit || count > limit - begin) {
+		msg("%sblocks %s.. are past the largest possible thin device", env->where, argv[2]);
+		return CMD_FAIL;
+	}
+	end = begin + count;
+	tm_error_clear(&e);
+	if (!strcmp(argv[0], "write")) {
+		for (uint64_t b = begin; b < end; b++) {
+			enum tm_provision what;
+			uint64_t db;
+			r = tm_pool_write(p, id, b, &what, &db, &e);
+			if (r)
+				return engine_failed(env, &e);
+		}
+	} else {
+		uint64_t n;
+		r = tm_pool_discard(p, id, begin, end, &n, &e);
+		if (r)
+			return engine_failed(env, &e);
+	}
+	return CMD_OK;
+}
+
+static int cmd_resize_data(const struct cmd_env *env, int argc, char **argv)
+{
+	struct tm_error e;
+	uint64_t n;
+	int r;
+
+	(void)argc;
+	if (num(env, "number of data blocks", argv[1], &n))
+		return CMD_USAGE;
+	if ((r = need_pool(env)))
+		return r;
+	tm_error_clear(&e);
+	if (tm_pool_resize_data(env->c->pool, n, &e))
+		return engine_failed(env, &e);
+	return commit(env);
+}
+
+static int cmd_commit(const struct cmd_env *env, int argc, char **argv)
+{
+	int r;
+
+	(void)argc;
+	(void)argv;
+	if ((r = need_pool(env)))
+		return r;
+	return commit(env);
+}
+
+static int cmd_status(const struct cmd_env *env, int argc, char **argv)
+{
+	struct tm_pool_status st;
+	struct tm_error e;
+	char held[24];
+	int r;
+
+	(void)argc;
+	(void)argv;
+	if ((r = need_pool(env)))
+		return r;
+	tm_error_clear(&e);
+	if (tm_pool_status(env->c->pool, &st, &e))
+		return engine_failed(env, &e);
+	if (st.held_root)
+		snprintf(held, sizeof(held), "%llu", (unsigned long long)st.held_root);
+	else
+		strcpy(held, "-");
+	/* dmsetup's text: the kernel ends the line with a space */
+	printf("%llu %llu/%llu %llu/%llu %s %s discard_passdown queue_if_no_space %s %llu \n",
+	       (unsigned long long)st.transaction_id, (unsigned long long)st.meta_used,
+	       (unsigned long long)st.meta_total, (unsigned long long)st.data_used,
+	       (unsigned long long)st.data_total, held, st.read_only ? "ro" : "rw",
+	       st.needs_check ? "needs_check" : "-", (unsigned long long)st.meta_low_water);
+	if (fflush(stdout)) {
+		msg("error writing to stdout: %s", strerror(errno));
+		return CMD_FAIL;
+	}
+	return CMD_OK;
+}
+
+static int cmd_needs_check(const struct cmd_env *env, int argc, char **argv)
+{
+	struct tm_error e;
+	int r;
+
+	(void)argc;
+	if ((r = need_pool(env)))
+		return r;
+	tm_error_clear(&e);
+	if (tm_pool_set_needs_check(env->c->pool, !strcmp(argv[0], "set_needs_check"), &e))
+		return engine_failed(env, &e);
+	return CMD_OK;
+}
+
+struct cmd {
+	const char *name;
+	int min_args, max_args;		/* after the command word */
+	const char *syntax;
+	int (*fn)(const struct cmd_env *env, int argc, char **argv);
+};
+
+static const struct cmd cmds[] = {
+	{ "format", 4, 4, "format --data-block-size SECTORS --nr-data-blocks N", cmd_format },
+	{ "create_thin", 1, 1, "create_thin ID", cmd_message },
+	{ "create_snap", 2, 2, "create_snap ID ORIGIN", cmd_message },
+	{ "delete", 1, 1, "delete ID", cmd_message },
+	{ "set_transaction_id", 2, 2, "set_transaction_id OLD NEW", cmd_message },
+	{ "reserve_metadata_snap", 0, 0, "reserve_metadata_snap", cmd_message },
+	{ "release_metadata_snap", 0, 0, "release_metadata_snap", cmd_message },
+	{ "write", 2, 3, "write ID BEGIN [COUNT]", cmd_io },
+	{ "discard", 2, 3, "discard ID BEGIN [COUNT]", cmd_io },
+	{ "resize_data", 1, 1, "resize_data N", cmd_resize_data },
+	{ "commit", 0, 0, "commit", cmd_commit },
+	{ "status", 0, 0, "status", cmd_status },
+	{ "set_needs_check", 0, 0, "set_needs_check", cmd_needs_check },
+	{ "clear_needs_check", 0, 0, "clear_needs_check", cmd_needs_check },
+};
+
+static int exec_cmd(const struct cmd_env *env, int argc, char **argv)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		const struct cmd *k = &cmds[i];
+		if (strcmp(argv[0], k->name))
+			continue;
+		if (argc - 1 < k->min_args || argc - 1 > k->max_args)
+			return bad(env, "wrong number of arguments: usage: %s", k->syntax);
+		return k->fn(env, argc, argv);
+	}
+	return bad(env, "unknown command '%s'", argv[0]);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* End of a run: commit what is pending unless the pool failed. */
+static int finish(struct pctx *c, int status)
+{
+	struct tm_error e;
+
+	if (c->pool && !tm_pool_failed(c->pool) && tm_pool_changed(c->pool)) {
+		tm_error_clear(&e);
+		if (tm_pool_commit(c->pool, &e)) {
+			char where[300];
+			snprintf(where, sizeof(where), "%s: ", c->path);
+			report(where, &e);
+			status = EXIT_FAIL;
+		}
+	}
+	tm_pool_close(c->pool);
+	tm_dev_close(c->dev);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	if (c->log && fclose(c->log)) {
+		msg("error writing the log: %s", strerror(errno));
+		status = EXIT_FAIL;
+	}
+	return status;
+}
+
+#define MAX_WORDS 16
+
+static int run_script(struct pctx *c, const char *file)
+{
+	FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	char *line = NULL, where[600];
+	size_t cap = 0;
+	uint64_t lineno = 0;
+	int status = EXIT_OK;
+
+	if (!f) {
+		msg("%s: %s", file, strerror(errno));
+		return finish(c, EXIT_FAIL);
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		char *words[MAX_WORDS + 1], *save = NULL, *w;
+		int n = 0;
+
+		lineno++;
+		line[strcspn(line, "#")] = '\0';
+		for (w = strtok_r(line, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save)) {
+			if (n == MAX_WORDS)
+				break;
+			words[n++] = w;
+		}
+		if (!n)
+			continue;
+		snprintf(where, sizeof(where), "%s:%llu: ", strcmp(file, "-") ? file : "<stdin>",
+			 (unsigned long long)lineno);
+		if (n == MAX_WORDS) {
+			msg("%stoo many words on the line", where);
+			status = EXIT_FAIL;
+			break;
+		}
+		struct cmd_env env = { c, where, 1 };
+		if (exec_cmd(&env, n, words) != CMD_OK) {
+			status = EXIT_FAIL;
+			break;
+		}
+	}
+	if (status == EXIT_OK && ferror(f)) {
+		msg("%s: read error: %s", file, strerror(errno));
+		status = EXIT_FAIL;
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return finish(c, status);
+}
+
+static int run_cmd(struct pctx *c, int argc, char **argv)
+{
+	struct run_opts o = { 0, 0, 0, 0 };
+	int have_ops = 0, have_seed = 0;
+	const char *log = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--keep-held")) {
+			o.keep_held = 1;
+		} else if (!strcmp(a, "--ops") || !strcmp(a, "--seed") || !strcmp(a, "--seconds") ||
+			   !strcmp(a, "--log")) {
+			if (i + 1 >= argc)
+				usage_error("option '%s' needs a value", a);
+			const char *v = argv[++i];
+			if (!strcmp(a, "--ops")) {
+				o.ops = opt_u64(a, v);
+				have_ops = 1;
+			} else if (!strcmp(a, "--seed")) {
+				o.seed = opt_u64(a, v);
+				have_seed = 1;
+			} else if (!strcmp(a, "--seconds")) {
+				o.seconds = opt_u64(a, v);
+			} else {
+				log = v;
+			}
+		} else {
+			usage_error("run: unexpected argument '%s'", a);
+		}
+	}
+	if (!have_ops || !have_seed)
+		usage_error("usage: run --ops N --seed S [--seconds T] [--keep-held] [--log FILE]");
+	if (log) {
+		c->log = fopen(log, "a");
+		if (!c->log) {
+			msg("%s: %s", log, strerror(errno));
+			return EXIT_FAIL;
+		}
+	}
+	if (pctx_pool(c))
+		return finish(c, EXIT_FAIL);
+	return finish(c, run_workload(c, &o) ? EXIT_FAIL : EXIT_OK);
+}
+
+int main(int argc, char **argv)
+{
+	struct pctx c;
+
+	tool_init("thin_pool");
+	memset(&c, 0, sizeof(c));
+	c.lock_fd = -1;
+	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
+		printf("thin_pool %s\n", THINMETA_VERSION);
+		return EXIT_OK;
+	}
+	if (argc < 3) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (argv[1][0] == '-' && argv[1][1])
+		usage_error("unknown option '%s'", argv[1]);
+	c.path = argv[1];
+
+	if (!strcmp(argv[2], "--script")) {
+		if (argc != 4)
+			usage_error("usage: thin_pool METADATA --script FILE|-");
+		return run_script(&c, argv[3]);
+	}
+	if (!strcmp(argv[2], "run"))
+		return run_cmd(&c, argc - 2, argv + 2);
+
+	char where[300];
+	snprintf(where, sizeof(where), "%s: ", c.path);
+	struct cmd_env env = { &c, where, 0 };
+	int r = exec_cmd(&env, argc - 2, argv + 2);
+	if (r == CMD_USAGE) {
+		fprintf(stderr, "Try 'thin_pool --help' for more information.\n");
+		finish(&c, EXIT_USAGE);
+		return EXIT_USAGE;
+	}
+	return finish(&c, r == CMD_OK ? EXIT_OK : EXIT_FAIL);
+}
