@@ -1,0 +1,2 @@
+TOOLS += thin_delta
+thin_delta_SRCS := $(sort $(wildcard delta/*.c))

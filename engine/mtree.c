@@ -1,0 +1,135 @@
+/*
+ * mtree.c - checked reads and walks of bottom-level mapping trees, with
+ * the rules of the 1.1.0 walkers (see mtree.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "mtree.h"
+
+int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
+		 uint64_t lo, uint64_t hi, void *buf, struct tm_node *n,
+		 struct tm_error *e)
+{
+	int r = tm_bm_read(bm, b, &tm_node_validator, buf, e);
+
+	if (r)
+		return r;
+	tm_node_view(buf, b, n);
+	if (n->value_size != TM_VSIZE_U64)
+		return tm_fail(e, -EUCLEAN, TM_RULE_VALUE_SIZE, b,
+			       "block %" PRIu64 ": mapping tree %s has value_size %u, expected 8",
+			       b, tm_node_is_leaf(n) ? "leaf" : "internal node", n->value_size);
+	if (n->max_entries % 3)
+		return tm_fail(e, -EUCLEAN, TM_RULE_MAX_ENTRIES, b,
+			       "block %" PRIu64 ": btree node max_entries %u is not a multiple of 3",
+			       b, n->max_entries);
+	if (!is_root && n->nr_entries < n->max_entries / 3)
+		return tm_fail(e, -EUCLEAN, TM_RULE_NR_ENTRIES, b,
+			       "block %" PRIu64 ": btree node has %u entries, fewer than the minimum %u (max_entries / 3) of a non-root node",
+			       b, n->nr_entries, n->max_entries / 3);
+	if (height == 0 && !tm_node_is_leaf(n))
+		return tm_fail(e, -EUCLEAN, TM_RULE_DEPTH, b,
+			       "block %" PRIu64 ": internal node where the tree's other leaves put a leaf",
+			       b);
+	if (height > 0 && tm_node_is_leaf(n))
+		return tm_fail(e, -EUCLEAN, TM_RULE_DEPTH, b,
+			       "block %" PRIu64 ": leaf at a height where the tree's first path has internal nodes",
+			       b);
+	if (!tm_node_is_leaf(n) && n->nr_entries == 0)
+		return tm_fail(e, -EUCLEAN, TM_RULE_EMPTY_INTERNAL, b,
+			       "block %" PRIu64 ": internal btree node with no entries", b);
+	if ((r = tm_node_check_keys(n, e)))
+		return r;
+	if (n->nr_entries) {
+		uint64_t first = tm_node_key(n, 0), last = tm_node_key(n, n->nr_entries - 1);
+		if (first < lo || (hi != MT_OPEN && last >= hi))
+			return tm_fail(e, -EUCLEAN, TM_RULE_KEY_RANGE, b,
+				       "block %" PRIu64 ": btree keys %" PRIu64 "..%" PRIu64
+				       " lie outside the range %" PRIu64 "..%s given by the parent node",
+				       b, first, last, lo, hi == MT_OPEN ? "end" : "its next key");
+	}
+	return 0;
+}
+
+int mt_height(struct tm_bm *bm, uint64_t root, int *height, struct tm_error *e)
+{
+	uint8_t buf[TM_BLOCK_SIZE];
+	struct tm_node n;
+	uint64_t b = root;
+	int r;
+
+	for (int d = 0; d < TM_BTREE_MAX_DEPTH; d++) {
+		r = mt_read_node(bm, b, -1, d == 0, 0, MT_OPEN, buf, &n, e);
+		if (r)
+			return r;
+		if (tm_node_is_leaf(&n)) {
+			*height = d;
+			return 0;
+		}
+		b = tm_node_value64(&n, 0);
+	}
+	return tm_fail(e, -ELOOP, TM_RULE_DEPTH, root,
+		       "btree at block %" PRIu64 " is deeper than %d levels", root,
+		       TM_BTREE_MAX_DEPTH);
+}
+
+struct mwalk {
+	struct tm_bm *bm;
+	struct u64set *seen;
+	mt_leaf_fn fn;
+	void *ctx;
+	struct tm_error *e;
+	int top;			/* height of the root */
+	int top_is_root;
+	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
+};
+
+static int walk_node(struct mwalk *w, uint64_t b, int height, uint64_t lo, uint64_t hi)
+{
+	struct tm_node n;
+	int r = u64set_add(w->seen, b);
+
+	if (r < 0)
+		return tm_fail(w->e, r, TM_RULE_NOMEM, b, "out of memory");
+	if (r == 0)
+		return 0;	/* visited before: skipped with its subtree */
+	r = mt_read_node(w->bm, b, height, height == w->top && w->top_is_root, lo, hi, w->bufs[height], &n, w->e);
+	if (r)
+		return r;
+	if (height == 0)
+		return w->fn(w->ctx, &n);
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t clo = tm_node_key(&n, i);
+		uint64_t chi = i + 1 < n.nr_entries ? tm_node_key(&n, i + 1) : hi;
+		r = walk_node(w, tm_node_value64(&n, i), height - 1, clo, chi);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int mt_walk(struct tm_bm *bm, uint64_t root, int height, int is_root, uint64_t lo,
+	    uint64_t hi, struct u64set *seen, mt_leaf_fn fn, void *ctx,
+	    struct tm_error *e)
+{
+	struct mwalk *w;
+	int r;
+
+	if (height < 0 || height >= TM_BTREE_MAX_DEPTH)
+		return tm_fail(e, -EINVAL, TM_RULE_ARG, root, "bad tree height %d", height);
+	w = malloc(sizeof(*w));
+	if (!w)
+		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, root, "out of memory");
+	w->bm = bm;
+	w->seen = seen;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->e = e;
+	w->top = height;
+	w->top_is_root = is_root;
+	r = walk_node(w, root, height, lo, hi);
+	free(w);
+	return r;
+}

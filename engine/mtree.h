@@ -1,0 +1,57 @@
+/*
+ * mtree.h - reading dm-thin bottom-level mapping trees the way the
+ * thin-provisioning-tools 1.1.0 walkers do, for thin_ls, thin_delta,
+ * thin_rmap and thin_trim.  Internal to the engine.
+ *
+ * A node is accepted when it passes the block validator (checksum,
+ * self-location, header), holds 8-byte values, has max_entries divisible by
+ * 3, at least max_entries/3 entries unless it is a root (the kernel's
+ * minimum; 1.1.0 refuses underfull nodes too), keys strictly ascending and
+ * inside [lo, hi) given by its parent, and is a leaf exactly at height 0.
+ *
+ * Not checked: values (data block numbers) against the data device; that
+ * is for the callers, which each do what 1.1.0 does.
+ */
+#ifndef THINMETA_MTREE_H
+#define THINMETA_MTREE_H
+
+#include <stdint.h>
+
+#include "thinmeta/btree.h"
+#include "u64set.h"
+
+/* No upper bound on a node's keys. */
+#define MT_OPEN UINT64_MAX
+
+/*
+ * Read node @b into @buf (4096 bytes) and view it as @n.  @height: the
+ * height the parent implies (0 = must be a leaf), or -1 if unknown.  Keys
+ * must lie in [lo, hi) (hi == MT_OPEN: no upper bound; a key of
+ * UINT64_MAX is then allowed).  0 or a negative errno with @e filled in.
+ */
+int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
+		 uint64_t lo, uint64_t hi, void *buf, struct tm_node *n,
+		 struct tm_error *e);
+
+/*
+ * The height of the tree at @root: the number of internal levels along the
+ * first path (0 if the root is a leaf).  Nodes are checked as they are read.
+ */
+int mt_height(struct tm_bm *bm, uint64_t root, int *height, struct tm_error *e);
+
+/* Called for every leaf, in key order; non-zero stops the walk. */
+typedef int (*mt_leaf_fn)(void *ctx, const struct tm_node *leaf);
+
+/*
+ * Walk the tree at @root (its height from mt_height), depth first in key
+ * order, calling @fn for each leaf.  A node already in @seen is skipped,
+ * with its whole subtree (as 1.1.0's walker does for nodes it has visited
+ * before); every node read is added to @seen.  @is_root: @root is a tree's
+ * root (it may then be underfull).  @lo/@hi bound the root's keys (0 /
+ * MT_OPEN for a whole tree).
+ */
+int mt_walk(struct tm_bm *bm, uint64_t root, int height, int is_root, uint64_t lo,
+	    uint64_t hi, struct u64set *seen, mt_leaf_fn fn, void *ctx,
+	    struct tm_error *e);
+
+#endif

@@ -1,0 +1,2 @@
+TOOLS += thin_trim
+thin_trim_SRCS := $(sort $(wildcard trim/*.c))
