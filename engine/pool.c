@@ -52,6 +52,8 @@ struct tm_pool {
 	int out_of_metadata;		/* no free metadata beyond the reserve */
 	tm_pool_commit_hook hook;
 	void *hook_ctx;
+	tm_pool_pre_commit_fn pre_commit;
+	void *pre_commit_ctx;
 };
 
 /* ------------------------------------------------------------------ */
@@ -353,6 +355,9 @@ int tm_pool_commit(struct tm_pool *p, struct tm_error *e)
 			       "the pool failed earlier: nothing more is written");
 	if (!p->changed)
 		return 0;
+	/* the kernel's pre-commit callback: dm-thin flushes the data device */
+	if (p->pre_commit && (r = p->pre_commit(p->pre_commit_ctx, e)))
+		return failed(p, r < 0 ? r : -EIO);
 	r = write_changed_details(p, e);
 	if (!r)
 		r = tm_dsm_commit(p->dsm, e);
@@ -570,6 +575,12 @@ void tm_pool_set_commit_hook(struct tm_pool *p, tm_pool_commit_hook fn, void *ct
 {
 	p->hook = fn;
 	p->hook_ctx = ctx;
+}
+
+void tm_pool_set_pre_commit(struct tm_pool *p, tm_pool_pre_commit_fn fn, void *ctx)
+{
+	p->pre_commit = fn;
+	p->pre_commit_ctx = ctx;
 }
 
 /* ------------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pool_tool.h"
+#include "thinmeta/format.h"
 #include "thinmeta/superblock.h"
 #include "tool.h"
 
@@ -98,11 +99,14 @@ static int do_write(struct wl *w, uint64_t id, uint64_t begin, uint64_t count)
 {
 	struct tm_error e;
 
+	/* with a data file: the whole block, tagged with the operation's number */
+	char tag[32];
+	snprintf(tag, sizeof(tag), "run%llu", (unsigned long long)w->ops_done);
+	struct wspec ws = { tag, 0, (uint64_t)tm_pool_data_block_size(w->p) * TM_SECTOR_SIZE };
+
 	for (uint64_t b = begin; b < begin + count; b++) {
-		enum tm_provision what;
-		uint64_t db;
 		tm_error_clear(&e);
-		int r = tm_pool_write(w->p, id, b, &what, &db, &e);
+		int r = pool_write_block(w->c, id, b, &ws, &e);
 		if (r == -ENOSPC && !tm_pool_failed(w->p))
 			return commit(w);	/* full: try again later */
 		if (r)

@@ -20,12 +20,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: thin_pool <METADATA> <COMMAND> [ARGS]\n"
-"       thin_pool <METADATA> --script <FILE|->\n"
-"       thin_pool <METADATA> run --ops <N> --seed <S> [--seconds <T>] [--keep-held] [--log <FILE>]\n"
+"Usage: thin_pool <METADATA> [--data <DATA>] <COMMAND> [ARGS]\n"
+"       thin_pool <METADATA> [--data <DATA>] --script <FILE|->\n"
+"       thin_pool <METADATA> [--data <DATA>] run --ops <N> --seed <S> [--seconds <T>]\n"
+"                 [--keep-held] [--log <FILE>]\n"
 "\n"
 "Drive a thin pool's metadata (a file or block device) as the Linux kernel's\n"
 "dm-thin target does: pool messages, writes and discards of virtual blocks.\n"
+"With --data, DATA (a file or block device of at least nr_data_blocks blocks)\n"
+"is the pool's data device: writes put bytes into the data blocks they\n"
+"provision, copy-on-write copies them, and `read` reads thin devices.\n"
 "\n"
 "Commands:\n"
 "  format --data-block-size <SECTORS> --nr-data-blocks <N>\n"
@@ -35,8 +39,14 @@ static void usage(FILE *f)
 "  set_transaction_id <OLD> <NEW>\n"
 "  reserve_metadata_snap    release_metadata_snap\n"
 "                           the pool messages (each one commits)\n"
-"  write <ID> <BEGIN> [<COUNT>]\n"
-"                           write virtual blocks BEGIN.. of thin device ID\n"
+"  write <ID> <BEGIN> [<COUNT>] [--tag <TAG>] [--offset <BYTES>] [--length <BYTES>]\n"
+"                           write virtual blocks BEGIN.. of thin device ID; with\n"
+"                           --data each block gets the line \"dev ID block B tag TAG\"\n"
+"                           repeated (TAG default '-'), or only the bytes\n"
+"                           OFFSET..OFFSET+LENGTH of it\n"
+"  read <ID> <BEGIN> [<COUNT>] [--raw] [-o <FILE>]\n"
+"                           print virtual blocks of thin device ID (needs --data):\n"
+"                           as hexdump -C does, or raw (-o FILE: raw, to FILE)\n"
 "  discard <ID> <BEGIN> [<COUNT>]\n"
 "                           discard them\n"
 "  resize_data <N>          grow the data device to N blocks (commits)\n"
@@ -52,6 +62,9 @@ static void usage(FILE *f)
 "and so do `commit` lines and the end of the script.\n"
 "\n"
 "Options:\n"
+"      --data <DATA>  the pool's data device: a file or block device of at\n"
+"                 least nr_data_blocks blocks, flushed before every commit\n"
+"  -o <FILE>      read: the raw bytes, to FILE\n"
 "  -h, --help     Print help\n"
 "  -V, --version  Print version\n"
 "\n"
@@ -123,7 +136,7 @@ int pctx_pool(struct pctx *c)
 		report(where, &e);
 		return -1;
 	}
-	return 0;
+	return pdata_attach(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -171,6 +184,13 @@ static int need_pool(const struct cmd_env *env)
 	return pctx_pool(env->c) ? CMD_FAIL : CMD_OK;
 }
 
+static int need_data(const struct cmd_env *env, const char *what)
+{
+	if (env->c->data_path)
+		return CMD_OK;
+	return bad(env, "%s needs the pool's data file: thin_pool METADATA --data FILE ...", what);
+}
+
 static int commit(const struct cmd_env *env)
 {
 	struct tm_error e;
@@ -213,12 +233,12 @@ static int cmd_format(const struct cmd_env *env, int argc, char **argv)
 		msg("%sthe pool exists already: format needs a zeroed device", env->where);
 		return CMD_FAIL;
 	}
-	if (open_dev(c))
+	if (pdata_check_format(c, (uint32_t)bs, n) || open_dev(c))
 		return CMD_FAIL;
 	tm_error_clear(&e);
 	if (tm_pool_format(c->dev, (uint32_t)bs, n, &c->pool, &e))
 		return engine_failed(env, &e);
-	return CMD_OK;
+	return pdata_attach(c) ? CMD_FAIL : CMD_OK;
 }
 
 static int get_ids(const struct cmd_env *env, int argc, char **argv, uint64_t *ids)
@@ -266,32 +286,130 @@ static int cmd_message(const struct cmd_env *env, int argc, char **argv)
 	return commit(env);
 }
 
+/* The options of write and read, after ID BEGIN [COUNT]. */
+struct io_opts {
+	uint64_t id, begin, count;
+	int npos;			/* positional arguments */
+	const char *tag;
+	uint64_t offset, length;
+	int have_offset, have_length;
+	int raw;
+	const char *out;
+};
+
+static int valid_tag(const char *t)
+{
+	size_t n = strlen(t);
+
+	if (!n || n > 64)
+		return 0;
+	for (; *t; t++)
+		if (*t < 0x21 || *t > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int io_args(const struct cmd_env *env, int argc, char **argv, struct io_opts *o)
+{
+	int is_write = !strcmp(argv[0], "write"), is_read = !strcmp(argv[0], "read");
+
+	memset(o, 0, sizeof(*o));
+	o->count = 1;
+	o->tag = "-";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || !a[1]) {
+			uint64_t *dst[3] = { &o->id, &o->begin, &o->count };
+			static const char *const what[3] = { "device id", "block", "count" };
+			if (o->npos == 3)
+				return bad(env, "unexpected argument '%s'", a);
+			if (num(env, what[o->npos], a, dst[o->npos]))
+				return CMD_USAGE;
+			o->npos++;
+			continue;
+		}
+		if (is_read && !strcmp(a, "--raw")) {
+			o->raw = 1;
+			continue;
+		}
+		int has_value = (is_write && (!strcmp(a, "--tag") || !strcmp(a, "--offset") ||
+					      !strcmp(a, "--length"))) ||
+				(is_read && !strcmp(a, "-o"));
+		if (!has_value)
+			return bad(env, "unknown option '%s'", a);
+		if (i + 1 >= argc)
+			return bad(env, "option '%s' needs a value", a);
+		const char *v = argv[++i];
+		if (!strcmp(a, "--tag")) {
+			if (!valid_tag(v))
+				return bad(env, "invalid tag '%s': 1 to 64 printable characters, no spaces", v);
+			o->tag = v;
+		} else if (!strcmp(a, "--offset")) {
+			if (num(env, "offset", v, &o->offset))
+				return CMD_USAGE;
+			o->have_offset = 1;
+		} else if (!strcmp(a, "--length")) {
+			if (num(env, "length", v, &o->length))
+				return CMD_USAGE;
+			o->have_length = 1;
+		} else {
+			o->out = v;
+		}
+	}
+	if (o->npos < 2)
+		return bad(env, "wrong number of arguments: usage: %s",
+			   is_write ? "write ID BEGIN [COUNT] [--tag TAG] [--offset BYTES] [--length BYTES]"
+			   : is_read ? "read ID BEGIN [COUNT] [--raw] [-o FILE]" : "discard ID BEGIN [COUNT]");
+	if (is_write && (o->have_offset || o->have_length || strcmp(o->tag, "-")))
+		return need_data(env, "write with --tag, --offset or --length");
+	if (is_read)
+		return need_data(env, "read");
+	return CMD_OK;
+}
+
+/* [begin, begin + count) must lie within the largest possible thin device. */
+static int in_device(const struct cmd_env *env, const struct io_opts *o, const char *begin)
+{
+	/* a thin device has at most 2^64 bytes */
+	uint64_t limit = UINT64_MAX / ((uint64_t)tm_pool_data_block_size(env->c->pool) * TM_SECTOR_SIZE);
+
+	if (o->begin > limit || o->count > limit - o->begin) {
+		msg("%sblocks %s.. are past the largest possible thin device", env->where, begin);
+		return -1;
+	}
+	return 0;
+}
+
 static int cmd_io(const struct cmd_env *env, int argc, char **argv)
 {
-	uint64_t id, begin, count = 1, end, limit;
+	uint64_t id, begin, count, end;
+	struct io_opts o;
 	struct tm_pool *p;
 	struct tm_error e;
 	int r;
 
-	if (num(env, "device id", argv[1], &id) || num(env, "block", argv[2], &begin) ||
-	    (argc > 3 && num(env, "count", argv[3], &count)))
-		return CMD_USAGE;
+	if ((r = io_args(env, argc, argv, &o)))
+		return r;
+	id = o.id;
+	begin = o.begin;
+	count = o.count;
 	if ((r = need_pool(env)))
 		return r;
 	p = env->c->pool;
-	/* a thin device has at most 2^64 bytes */
-	limit = UINT64_MAX / ((uint64_t)tm_pool_data_block_size(p) * TM_SECTOR_SIZE);
-	if (begin > limit || count > limit - begin) {
-		msg("%sblocks %s.. are past the largest possible thin device", env->where, argv[2]);
+	if (in_device(env, &o, argv[2]))
 		return CMD_FAIL;
-	}
 	end = begin + count;
 	tm_error_clear(&e);
 	if (!strcmp(argv[0], "write")) {
+		uint64_t bb = (uint64_t)tm_pool_data_block_size(p) * TM_SECTOR_SIZE;
+		struct wspec w = { o.tag, o.offset, o.have_length ? o.length : bb - o.offset };
+		if (o.offset >= bb || !w.length || w.length > bb - o.offset) {
+			char s[64];
+			snprintf(s, sizeof(s), "%llu", (unsigned long long)bb);
+			return bad(env, "--offset and --length must name bytes within a data block of %s bytes", s);
+		}
 		for (uint64_t b = begin; b < end; b++) {
-			enum tm_provision what;
-			uint64_t db;
-			r = tm_pool_write(p, id, b, &what, &db, &e);
+			r = pool_write_block(env->c, id, b, &w, &e);
 			if (r)
 				return engine_failed(env, &e);
 		}
@@ -301,6 +419,49 @@ static int cmd_io(const struct cmd_env *env, int argc, char **argv)
 		if (r)
 			return engine_failed(env, &e);
 	}
+	return CMD_OK;
+}
+
+static int cmd_read(const struct cmd_env *env, int argc, char **argv)
+{
+	struct tm_pool_device_info *devs = NULL;
+	uint64_t nr = 0;
+	struct io_opts o;
+	struct tm_error e;
+	FILE *out = stdout;
+	int r, found = 0;
+
+	if ((r = io_args(env, argc, argv, &o)))
+		return r;
+	if ((r = need_pool(env)))
+		return r;
+	if (in_device(env, &o, argv[2]))
+		return CMD_FAIL;
+	tm_error_clear(&e);
+	if (tm_pool_devices(env->c->pool, &devs, &nr, &e))
+		return engine_failed(env, &e);
+	for (uint64_t i = 0; i < nr; i++)
+		found |= devs[i].id == o.id;
+	free(devs);
+	if (!found) {
+		msg("%sread: thin device %llu does not exist", env->where, (unsigned long long)o.id);
+		return CMD_FAIL;
+	}
+	if (o.out) {
+		out = fopen(o.out, "w");
+		if (!out) {
+			msg("%s: %s", o.out, strerror(errno));
+			return CMD_FAIL;
+		}
+	}
+	errno = 0;
+	r = pdata_read(env->c, o.id, o.begin, o.count, out, o.raw || o.out, &e);
+	if (out != stdout && fclose(out) && !r)
+		r = tm_fail(&e, -EIO, TM_RULE_IO, TM_NO_BLOCK, "%s: %s", o.out, strerror(errno));
+	if (r == -EPIPE)
+		return CMD_FAIL;	/* the reader went away */
+	if (r)
+		return engine_failed(env, &e);
 	return CMD_OK;
 }
 
@@ -315,6 +476,8 @@ static int cmd_resize_data(const struct cmd_env *env, int argc, char **argv)
 		return CMD_USAGE;
 	if ((r = need_pool(env)))
 		return r;
+	if (pdata_check_size(env->c, n))
+		return CMD_FAIL;
 	tm_error_clear(&e);
 	if (tm_pool_resize_data(env->c->pool, n, &e))
 		return engine_failed(env, &e);
@@ -392,7 +555,8 @@ static const struct cmd cmds[] = {
 	{ "set_transaction_id", 2, 2, "set_transaction_id OLD NEW", cmd_message },
 	{ "reserve_metadata_snap", 0, 0, "reserve_metadata_snap", cmd_message },
 	{ "release_metadata_snap", 0, 0, "release_metadata_snap", cmd_message },
-	{ "write", 2, 3, "write ID BEGIN [COUNT]", cmd_io },
+	{ "write", 2, 9, "write ID BEGIN [COUNT] [--tag TAG] [--offset BYTES] [--length BYTES]", cmd_io },
+	{ "read", 2, 6, "read ID BEGIN [COUNT] [--raw] [-o FILE]", cmd_read },
 	{ "discard", 2, 3, "discard ID BEGIN [COUNT]", cmd_io },
 	{ "resize_data", 1, 1, "resize_data N", cmd_resize_data },
 	{ "commit", 0, 0, "commit", cmd_commit },
@@ -421,7 +585,8 @@ static int finish(struct pctx *c, int status)
 {
 	struct tm_error e;
 
-	if (c->pool && !tm_pool_failed(c->pool) && tm_pool_changed(c->pool)) {
+	/* after a data-file error the transaction maps blocks that hold no data */
+	if (c->pool && !tm_pool_failed(c->pool) && tm_pool_changed(c->pool) && !pdata_failed(c)) {
 		tm_error_clear(&e);
 		if (tm_pool_commit(c->pool, &e)) {
 			char where[300];
@@ -430,6 +595,8 @@ static int finish(struct pctx *c, int status)
 			status = EXIT_FAIL;
 		}
 	}
+	if (pdata_close(c))
+		status = EXIT_FAIL;
 	tm_pool_close(c->pool);
 	tm_dev_close(c->dev);
 	if (c->lock_fd >= 0)
@@ -557,6 +724,13 @@ int main(int argc, char **argv)
 	if (argv[1][0] == '-' && argv[1][1])
 		usage_error("unknown option '%s'", argv[1]);
 	c.path = argv[1];
+	if (!strcmp(argv[2], "--data")) {
+		if (argc < 5)
+			usage_error("usage: thin_pool METADATA --data FILE COMMAND [ARGS]");
+		c.data_path = argv[3];
+		argv += 2;
+		argc -= 2;
+	}
 
 	if (!strcmp(argv[2], "--script")) {
 		if (argc != 4)

@@ -167,4 +167,14 @@ struct tm_superblock;
 typedef void (*tm_pool_commit_hook)(void *ctx, int phase, const struct tm_superblock *sb);
 void tm_pool_set_commit_hook(struct tm_pool *p, tm_pool_commit_hook fn, void *ctx);
 
+/*
+ * Called at the start of every commit that writes something, before any
+ * metadata block: the kernel's pre-commit callback, with which dm-thin
+ * flushes the data device so that no committed mapping points at data that
+ * is not yet durable.  A non-zero return (a negative errno, @e filled)
+ * stops the commit and fails the pool, as a failed commit does.
+ */
+typedef int (*tm_pool_pre_commit_fn)(void *ctx, struct tm_error *e);
+void tm_pool_set_pre_commit(struct tm_pool *p, tm_pool_pre_commit_fn fn, void *ctx);
+
 #endif
