@@ -67,30 +67,52 @@ static inline void ob_commit(struct outbuf *ob, char *end)
 /* Copy a string literal: its length is known at compile time. */
 #define PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 
-/* Write @v in decimal at @p; returns the end. */
+/* Decimal digits of @v (1 for 0). */
+static inline unsigned dec_digits(uint64_t v)
+{
+	static const uint64_t pow10[20] = {
+		1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull,
+		10000000ull, 100000000ull, 1000000000ull, 10000000000ull,
+		100000000000ull, 1000000000000ull, 10000000000000ull,
+		100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+		100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+	};
+	/* log10(2^bits) ~ bits * 1233 / 4096, then one correction */
+	unsigned t = ((64 - (unsigned)__builtin_clzll(v | 1)) * 1233) >> 12;
+
+	return t + (v >= pow10[t]);
+}
+
+/* Write @v in decimal at @p; returns the end.  Two digits per step, from
+ * the last one backwards, straight into place. */
 static inline char *put_u64(char *p, uint64_t v)
 {
 	static const char digits2[] =
 		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
 		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 		"8081828384858687888990919293949596979899";
-	char tmp[20];
-	int i = 20;
+	unsigned n = v < 10 ? 1 : dec_digits(v);
+	char *end = p + n, *q = end;
+	uint32_t w;
 
-	while (v >= 100) {
+	while (v > UINT32_MAX) {	/* 64-bit division only while needed */
 		unsigned d = (unsigned)(v % 100) * 2;
 		v /= 100;
-		tmp[--i] = digits2[d + 1];
-		tmp[--i] = digits2[d];
+		q -= 2;
+		memcpy(q, digits2 + d, 2);
 	}
-	if (v >= 10) {
-		tmp[--i] = digits2[v * 2 + 1];
-		tmp[--i] = digits2[v * 2];
-	} else {
-		tmp[--i] = (char)('0' + v);
+	w = (uint32_t)v;
+	while (w >= 100) {
+		unsigned d = (w % 100) * 2;
+		w /= 100;
+		q -= 2;
+		memcpy(q, digits2 + d, 2);
 	}
-	memcpy(p, tmp + i, (size_t)(20 - i));
-	return p + (20 - i);
+	if (w >= 10)
+		memcpy(q - 2, digits2 + w * 2, 2);
+	else
+		q[-1] = (char)('0' + w);
+	return end;
 }
 void ob_write(struct outbuf *ob, const char *s, size_t n);
 void ob_puts(struct outbuf *ob, const char *s);

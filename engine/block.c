@@ -70,10 +70,16 @@ const struct tm_validator tm_index_validator = { "space map index", TM_SALT_INDE
 int tm_block_validate(const struct tm_validator *v, const void *buf,
 		      uint64_t block, struct tm_error *e)
 {
+	return tm_block_validate_crc(v, buf, block, tm_block_crc(buf), e);
+}
+
+int tm_block_validate_crc(const struct tm_validator *v, const void *buf,
+			  uint64_t block, uint32_t crc, struct tm_error *e)
+{
 	uint32_t stored = tm_le32(buf);
 	uint64_t self = tm_le64((const uint8_t *)buf + 8);
 
-	if ((tm_block_crc(buf) ^ v->salt) != stored) {
+	if ((crc ^ v->salt) != stored) {
 		if (tm_block_is_zero(buf))
 			return tm_fail(e, -EILSEQ, TM_RULE_ZEROED, block,
 				       "block %llu: %s is all zeroes",

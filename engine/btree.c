@@ -23,8 +23,12 @@ void tm_node_view(const void *buf, uint64_t block, struct tm_node *n)
 
 int tm_node_check_keys(const struct tm_node *n, struct tm_error *e)
 {
+	const uint8_t *keys = n->base + TM_NODE_HEADER_SIZE;
+	uint64_t b = n->nr_entries ? tm_le64(keys) : 0;
+
 	for (uint32_t i = 1; i < n->nr_entries; i++) {
-		uint64_t a = tm_node_key(n, i - 1), b = tm_node_key(n, i);
+		uint64_t a = b;
+		b = tm_le64(keys + 8u * i);
 		if (a >= b)
 			return tm_fail(e, -EUCLEAN, TM_RULE_KEY_ORDER, n->block,
 				       "block %llu: btree keys out of order (entry %u key %llu, entry %u key %llu)",
@@ -149,9 +153,11 @@ static int walk_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi,
 		return tm_fail(w->e, -ELOOP, TM_RULE_DEPTH, b,
 			       "block %llu: btree deeper than %d levels",
 			       (unsigned long long)b, TM_BTREE_MAX_DEPTH);
-	if (w->no_leaf_read && w->leaf_depth >= 0 && depth == w->leaf_depth)
-		return push_leaf(w, b);
-
+	/*
+	 * Leaves too are seen once per tree: a tree that names one leaf twice
+	 * (or several times from a full node) is damaged, and listing it again
+	 * and again would make a small image cost unbounded memory.
+	 */
 	r = u64set_add(&w->seen, b);
 	if (r < 0)
 		return tm_fail(w->e, r, TM_RULE_NOMEM, b, "out of memory");
@@ -159,6 +165,8 @@ static int walk_node(struct walk *w, uint64_t b, uint64_t lo, uint64_t hi,
 		return tm_fail(w->e, -ELOOP, TM_RULE_CYCLE, b,
 			       "block %llu is reached twice within one btree",
 			       (unsigned long long)b);
+	if (w->no_leaf_read && w->leaf_depth >= 0 && depth == w->leaf_depth)
+		return push_leaf(w, b);
 
 	r = tm_bm_read(w->bm, b, &tm_node_validator, w->bufs[depth], w->e);
 	if (r)

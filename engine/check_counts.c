@@ -1,16 +1,18 @@
 /*
  * check_counts.c - the checker's compact reference counters, growable
- * vectors of leaf entries, and batched reads of sorted block lists.
+ * vectors of leaf entries, and batched block reads.
  *
- * Counters: one byte per block, in pages of 16320 blocks (one space-map
- * bitmap's worth) allocated when a block in them is first counted, so a
- * large pool with few blocks in use costs little; counts of 255 and more
- * live in an overflow hash.  10M mapped data blocks cost about 10 MiB.
+ * Counters: two bits per block, min(count, 3), in pages of 16320 blocks
+ * laid out exactly as a space-map bitmap's entries (check_int.h), allocated
+ * when a block in them is first counted, so a large pool with few blocks in
+ * use costs little; the exact counts of blocks counted 3 times or more live
+ * in an overflow hash.  10M mapped data blocks cost about 2.5 MiB.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstream.h"
 #include "check_int.h"
 
 #define PAGE_ENTRIES TM_ENTRIES_PER_BITMAP
@@ -43,25 +45,31 @@ void ck_counts_free(struct ck_counts *c)
 	memset(c, 0, sizeof(*c));
 }
 
-static uint8_t *page_of(const struct ck_counts *c, uint64_t p)
+static uint64_t *page_of(const struct ck_counts *c, uint64_t p)
 {
-	uint8_t **dir = c->dirs[p / DIR_PAGES];
+	uint64_t **dir = c->dirs[p / DIR_PAGES];
 
 	return dir ? dir[p % DIR_PAGES] : NULL;
 }
 
-static uint8_t *page_make(struct ck_counts *c, uint64_t p)
+static uint64_t *page_make(struct ck_counts *c, uint64_t p)
 {
-	uint8_t ***dir = &c->dirs[p / DIR_PAGES];
+	uint64_t ***dir = &c->dirs[p / DIR_PAGES];
 
+	if (c->last && p * PAGE_ENTRIES == c->last_base)
+		return c->last;
 	if (!*dir) {
 		*dir = calloc(DIR_PAGES, sizeof(**dir));
 		if (!*dir)
 			return NULL;
 	}
-	uint8_t **pg = &(*dir)[p % DIR_PAGES];
+	uint64_t **pg = &(*dir)[p % DIR_PAGES];
 	if (!*pg)
-		*pg = calloc(1, PAGE_ENTRIES);
+		*pg = calloc(TM_BITMAP_WORDS, sizeof(uint64_t));
+	if (*pg) {
+		c->last_base = p * PAGE_ENTRIES;
+		c->last = *pg;
+	}
 	return *pg;
 }
 
@@ -122,35 +130,35 @@ static int oput(struct ck_counts *c, uint64_t b, uint32_t v)
 
 int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old)
 {
-	uint8_t *pg;
-	uint32_t *ov;
+	uint64_t *pg, *w;
+	uint32_t j, *ov;
+	unsigned v;
 
 	if (b >= c->nr)
 		return -ERANGE;
 	pg = page_make(c, b / PAGE_ENTRIES);
 	if (!pg)
 		return -ENOMEM;
-	uint8_t *v = &pg[b % PAGE_ENTRIES];
-	if (*v < 254) {
+	j = (uint32_t)(b % PAGE_ENTRIES);
+	w = &pg[j / 32];
+	v = ck_field_value(*w, j % 32);
+	if (v < 3) {
+		if (v == 2) {
+			int r = oput(c, b, 3);
+			if (r)
+				return r;
+		}
 		if (old)
-			*old = *v;
-		if (*v == 0)
-			c->nonzero++;
-		(*v)++;
-		return 0;
-	}
-	if (*v == 254) {
-		int r = oput(c, b, 255);
-		if (r)
-			return r;
-		*v = 255;
-		if (old)
-			*old = 254;
+			*old = v;
+		/* v + 1 in the bitmap's bit order: 1 -> 10b, 2 -> 01b, 3 -> 11b */
+		unsigned f = v + 1;
+		f = (f >> 1) | ((f & 1) << 1);
+		*w = (*w & ~(3ull << (2 * (j % 32)))) | (uint64_t)f << (2 * (j % 32));
 		return 0;
 	}
 	ov = ofind(c, b);
 	if (old)
-		*old = ov ? *ov : 255;
+		*old = ov ? *ov : 3;
 	if (ov && *ov < UINT32_MAX)
 		(*ov)++;
 	return 0;
@@ -158,21 +166,22 @@ int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old)
 
 uint32_t ck_counts_get(const struct ck_counts *c, uint64_t b)
 {
-	const uint8_t *pg;
+	const uint64_t *pg;
 
 	if (b >= c->nr)
 		return 0;
 	pg = page_of(c, b / PAGE_ENTRIES);
 	if (!pg)
 		return 0;
-	uint8_t v = pg[b % PAGE_ENTRIES];
-	if (v < 255)
+	uint32_t j = (uint32_t)(b % PAGE_ENTRIES);
+	unsigned v = ck_field_value(pg[j / 32], j % 32);
+	if (v < 3)
 		return v;
 	const uint32_t *ov = ofind(c, b);
-	return ov ? *ov : 255;
+	return ov ? *ov : 3;
 }
 
-const uint8_t *ck_counts_page(const struct ck_counts *c, uint64_t page)
+const uint64_t *ck_counts_page(const struct ck_counts *c, uint64_t page)
 {
 	if (page >= c->nr_pages)
 		return NULL;
@@ -220,44 +229,26 @@ void kv_free(struct kvvec *kv)
 }
 
 /* ------------------------------------------------------------------ */
-/* Batched reads: runs of adjacent blocks in one request. */
+/* Batched reads */
 
-#define RUN_MAX 64u
-
-int ck_read_sorted(struct ck *c, const uint64_t *blocks, size_t n, ck_block_fn fn,
-		   void *ctx)
+int ck_read_list(struct ck *c, const uint64_t *blocks, size_t n, ck_block_fn fn,
+		 void *ctx)
 {
-	uint8_t *buf = NULL;
-	size_t i = 0;
+	struct bstream *s;
+	struct bs_block blk;
+	size_t done = 0;
 
-	if (posix_memalign((void **)&buf, TM_BLOCK_SIZE, (size_t)RUN_MAX * TM_BLOCK_SIZE))
+	if (bs_open(c->dev, blocks, n, &s))
 		return ck_fail(c, -ENOMEM, "read buffer");
-	while (i < n && !c->err) {
-		size_t j = i + 1;
-		while (j < n && j - i < RUN_MAX && blocks[j] == blocks[j - 1] + 1)
-			j++;
-		/* duplicates: read once */
-		if (blocks[i] >= c->dev->nr_blocks) {
-			fn(c, i, blocks[i], NULL, -ERANGE, ctx);
-			i++;
-			continue;
+	for (size_t i = 0; i < n && !c->err; i++) {
+		bs_get(s, i, &blk);
+		fn(c, i, blocks[i], blk.data, blk.crc, blk.err, ctx);
+		if (++done == BS_WINDOW) {
+			ck_progress(c, done);
+			done = 0;
 		}
-		while (j > i + 1 && blocks[j - 1] >= c->dev->nr_blocks)
-			j--;
-		int r = tm_dev_read(c->dev, blocks[i], (unsigned)(j - i), buf);
-		if (r && j - i > 1) {
-			/* find the bad block(s): one at a time */
-			for (size_t k = i; k < j; k++) {
-				int rk = tm_dev_read(c->dev, blocks[k], 1, buf);
-				fn(c, k, blocks[k], rk ? NULL : buf, rk, ctx);
-			}
-		} else {
-			for (size_t k = i; k < j; k++)
-				fn(c, k, blocks[k], r ? NULL : buf + (k - i) * TM_BLOCK_SIZE, r, ctx);
-		}
-		ck_progress(c, j - i);
-		i = j;
 	}
-	free(buf);
+	bs_close(s);
+	ck_progress(c, done);
 	return c->err;
 }

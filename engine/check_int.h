@@ -17,18 +17,24 @@
 #include "thinmeta/space_map.h"
 
 /* ------------------------------------------------------------------ */
-/* Reference counters: one u8 per block in pages of 16320 (a bitmap's
- * worth), allocated when first touched; 255 means "see the overflow hash". */
+/* Reference counters, laid out as the space maps' bitmaps are: two bits
+ * per block (min(count, 3)), a page of TM_BITMAP_WORDS words per 16320
+ * blocks (one bitmap's worth, same bit order, so a page compares with a
+ * bitmap word by word), pages allocated when first touched; exact counts
+ * of 3 and more live in an overflow hash. */
+
+#define TM_BITMAP_WORDS (TM_ENTRIES_PER_BITMAP / 32)
 
 struct ck_counts {
 	uint64_t nr;			/* blocks tracked */
 	uint64_t nr_pages;
-	uint8_t ***dirs;		/* dirs[p >> 10][p & 1023] -> page */
+	uint64_t ***dirs;		/* dirs[p >> 10][p & 1023] -> page */
 	uint64_t nr_dirs;
 	uint64_t *okeys;		/* overflow: open addressing, UINT64_MAX empty */
 	uint32_t *ovals;
 	size_t ocap, on;
-	uint64_t nonzero;		/* blocks with a count > 0 */
+	uint64_t last_base;		/* a one-page lookup cache: the first */
+	uint64_t *last;			/* block of the last page used, its words */
 };
 
 int ck_counts_init(struct ck_counts *c, uint64_t nr);
@@ -36,8 +42,41 @@ void ck_counts_free(struct ck_counts *c);
 /* Add one; *@old (may be NULL) gets the count before.  0 or -ENOMEM. */
 int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old);
 uint32_t ck_counts_get(const struct ck_counts *c, uint64_t b);
-/* The u8 page for bitmap @page, or NULL when no block in it is counted. */
-const uint8_t *ck_counts_page(const struct ck_counts *c, uint64_t page);
+/* The words of page @page (bitmap @page's blocks), or NULL when no block
+ * in it is counted. */
+const uint64_t *ck_counts_page(const struct ck_counts *c, uint64_t page);
+
+/* A two-bit field as a value: the bitmap keeps the high bit first. */
+static inline unsigned ck_field_value(uint64_t word, unsigned j)
+{
+	unsigned f = (unsigned)(word >> (2 * j)) & 3;
+
+	return (f >> 1) | ((f & 1) << 1);
+}
+
+/*
+ * ck_counts_inc(c, b, NULL) for the mapping loop: counts of 0 and 1 in the
+ * page used last are raised inline (field 00b -> 10b -> 01b).
+ */
+static inline int ck_counts_add(struct ck_counts *c, uint64_t b)
+{
+	uint64_t j = b - c->last_base;
+
+	if (c->last && j < TM_ENTRIES_PER_BITMAP) {
+		uint64_t *w = &c->last[j / 32];
+		unsigned sh = 2 * (unsigned)(j % 32);
+		uint64_t f = (*w >> sh) & 3;
+		if (f == 0) {
+			*w |= 2ull << sh;
+			return 0;
+		}
+		if (f == 2) {
+			*w ^= 3ull << sh;
+			return 0;
+		}
+	}
+	return ck_counts_inc(c, b, NULL);
+}
 
 /* ------------------------------------------------------------------ */
 /* The node table: every btree node reached, valid or not. */
@@ -176,21 +215,39 @@ void ck_problem_node(struct ck *c, struct tm_problem *p, uint32_t node1);
 int ck_ref_block(struct ck *c, uint64_t b, enum tm_block_kind kind,
 		 enum tm_tree tree, struct tm_problem *where);
 
+static inline uint8_t ck_kind_byte(enum tm_block_kind kind, enum tm_tree tree)
+{
+	return (uint8_t)(kind | (tree << 4));
+}
+
+/* Would ck_ref_block() take this reference without reporting a problem?
+ * (Its callers describe the reference only when it will be reported.) */
+static inline int ck_ref_ok(const struct ck *c, uint64_t b, enum tm_block_kind kind,
+			    enum tm_tree tree)
+{
+	return b < c->meta_limit && (!c->kind[b] || c->kind[b] == ck_kind_byte(kind, tree));
+}
+
 /* Read a block and validate it as @v; 0 or a reported problem (-1). */
 int ck_read_validated(struct ck *c, uint64_t b, const struct tm_validator *v,
 		      void *buf, struct tm_problem *where);
 /* Check a validated-or-not buffer; fills @p (code) and returns -1 if bad. */
 int ck_validate(const struct tm_validator *v, const void *buf, uint64_t b,
 		struct tm_problem *p);
+/* The same, with @crc = tm_block_crc(@buf) computed already. */
+int ck_validate_crc(const struct tm_validator *v, const void *buf, uint64_t b,
+		    uint32_t crc, struct tm_problem *p);
 
 /*
- * Batched reads: call @fn for each of the sorted blocks @blocks[0..n), in
- * order, with its bytes or NULL and an errno when it could not be read.
+ * Batched reads (engine/bstream.h: in block order, large requests, ahead
+ * of the caller): call @fn for each of the blocks @blocks[0..n), in list
+ * order, with its bytes and checksum register (tm_block_crc), or NULL and
+ * an errno when it could not be read.
  */
 typedef void (*ck_block_fn)(struct ck *c, size_t i, uint64_t b, const uint8_t *buf,
-			    int err, void *ctx);
-int ck_read_sorted(struct ck *c, const uint64_t *blocks, size_t n, ck_block_fn fn,
-		   void *ctx);
+			    uint32_t crc, int err, void *ctx);
+int ck_read_list(struct ck *c, const uint64_t *blocks, size_t n, ck_block_fn fn,
+		 void *ctx);
 
 /* Walk the trees of class @tree from @roots (indexes into c->roots). */
 int ck_walk(struct ck *c, enum tm_tree tree, const uint32_t *roots, uint32_t n);

@@ -69,6 +69,8 @@ struct smc {
 	size_t nr_fixes, cap_fixes;
 	struct rc_fix *rc_fixes;
 	size_t nr_rc_fixes, cap_rc_fixes;
+	uint64_t *bm_index;		/* compare(): the bitmaps read, in order */
+	uint8_t *buf;
 };
 
 struct ck_sm {
@@ -296,101 +298,145 @@ static const char *meta_kind_text(struct ck *c, uint64_t b)
 			    (enum tm_tree)(c->kind[b] >> 4));
 }
 
-static void compare_bitmap(struct ck *c, struct smc *s, uint64_t i, uint8_t *buf)
+/* What comparing one bitmap found so far. */
+struct bm_cmp {
+	uint64_t base, in_range;	/* first block; entries in range */
+	uint32_t free_before, first_free;
+	uint32_t lowered, freed, first_freed;
+	int changed, tail;
+};
+
+/* Entry @j of bitmap @buf, whose computed count is @comp (3: look it up). */
+static void compare_entry(struct ck *c, struct smc *s, uint8_t *buf, uint32_t j,
+			  uint32_t comp, struct bm_cmp *m)
 {
-	uint64_t base = i * TM_ENTRIES_PER_BITMAP;
-	uint64_t in_range = s->root.nr_blocks - base;
-	const uint8_t *page = ck_counts_page(s->counts, i);
-	uint32_t free_before = 0, first_free = UINT32_MAX;
-	uint32_t lowered = 0, freed = 0, first_freed = UINT32_MAX;
-	int changed = 0, tail = 0;
+	unsigned v = tm_bitmap_get(buf, j);
+	uint64_t b = m->base + j;
 
-	if (in_range > TM_ENTRIES_PER_BITMAP)
-		in_range = TM_ENTRIES_PER_BITMAP;
-	for (uint32_t j = 0; j < TM_ENTRIES_PER_BITMAP; j++) {
-		unsigned v = tm_bitmap_get(buf, j);
-		uint64_t b = base + j;
+	if (j >= m->in_range) {
+		if (v)
+			m->tail = 1;
+		return;
+	}
+	if (comp == 3)
+		comp = ck_counts_get(s->counts, b);
+	/* the overflow entry of this block, if any */
+	while (s->rc_pos < s->rc->n && s->rc->v[s->rc_pos].key < b)
+		s->rc_pos++;
+	size_t rci = SIZE_MAX;
+	if (s->rc_pos < s->rc->n && s->rc->v[s->rc_pos].key == b)
+		rci = s->rc_pos;
 
-		if (j >= in_range) {
-			if (v)
-				tail = 1;
-			continue;
-		}
-		uint32_t comp = page ? page[j] : 0;
-		if (comp == 255)
-			comp = ck_counts_get(s->counts, b);
-		/* the overflow entry of this block, if any */
-		while (s->rc_pos < s->rc->n && s->rc->v[s->rc_pos].key < b)
-			s->rc_pos++;
-		size_t rci = SIZE_MAX;
-		if (s->rc_pos < s->rc->n && s->rc->v[s->rc_pos].key == b)
-			rci = s->rc_pos;
+	if (v == 0) {
+		m->free_before++;
+		if (m->first_free == UINT32_MAX)
+			m->first_free = j;
+	} else {
+		s->disk_allocated++;
+	}
+	if (v < 3 && comp == v && rci == SIZE_MAX)
+		return;
 
-		if (v == 0) {
-			free_before++;
-			if (first_free == UINT32_MAX)
-				first_free = j;
-		} else {
-			s->disk_allocated++;
-		}
-		if (v < 3 && comp == v && rci == SIZE_MAX)
-			continue;
-
-		uint64_t d = v;
-		if (v == 3) {
-			if (rci == SIZE_MAX) {
-				struct tm_problem p;
-				tm_problem_init(&p, TM_PR_SM_OVERFLOW_MISSING);
-				p.text = s->name;
-				p.block = b;
-				ck_report(c, &p);
-				continue;
-			}
-			d = s->rc->v[rci].v1;
-			if (d < 3) {
-				struct tm_problem p;
-				tm_problem_init(&p, TM_PR_SM_OVERFLOW_SMALL);
-				p.text = s->name;
-				p.block = b;
-				p.actual = d;
-				ck_report(c, &p);
-			}
-		} else if (rci != SIZE_MAX) {
+	uint64_t d = v;
+	if (v == 3) {
+		if (rci == SIZE_MAX) {
 			struct tm_problem p;
-			tm_problem_init(&p, TM_PR_SM_OVERFLOW_STALE);
+			tm_problem_init(&p, TM_PR_SM_OVERFLOW_MISSING);
 			p.text = s->name;
 			p.block = b;
-			p.actual = s->rc->v[rci].v1;
-			p.expected = v;
+			ck_report(c, &p);
+			return;
+		}
+		d = s->rc->v[rci].v1;
+		if (d < 3) {
+			struct tm_problem p;
+			tm_problem_init(&p, TM_PR_SM_OVERFLOW_SMALL);
+			p.text = s->name;
+			p.block = b;
+			p.actual = d;
 			ck_report(c, &p);
 		}
-		if (d == comp)
-			continue;
-		if (d > comp) {
-			if (!s->leaked++)
-				s->first_leak = b;
-			if (!s->unreached)
-				run_add(c, s, s->leak, b, comp, d, NULL);
-			/* the fix: the computed count */
-			unsigned nv = comp < 3 ? comp : 3;
-			if (nv != v) {
-				tm_bitmap_set(buf, j, nv);
-				changed = 1;
-				lowered++;
-				if (nv == 0) {
-					freed++;
-					if (first_freed == UINT32_MAX)
-						first_freed = j;
-				}
-			}
-			if (comp >= 3 && rci != SIZE_MAX)
-				add_rc_fix(c, s, rci, comp);
-		} else {
-			run_add(c, s, s->under, b, comp, d,
-				s->kind == TM_SM_METADATA ? meta_kind_text(c, b) : NULL);
-		}
+	} else if (rci != SIZE_MAX) {
+		struct tm_problem p;
+		tm_problem_init(&p, TM_PR_SM_OVERFLOW_STALE);
+		p.text = s->name;
+		p.block = b;
+		p.actual = s->rc->v[rci].v1;
+		p.expected = v;
+		ck_report(c, &p);
 	}
-	if (tail) {
+	if (d == comp)
+		return;
+	if (d > comp) {
+		if (!s->leaked++)
+			s->first_leak = b;
+		if (!s->unreached)
+			run_add(c, s, s->leak, b, comp, d, NULL);
+		/* the fix: the computed count */
+		unsigned nv = comp < 3 ? comp : 3;
+		if (nv != v) {
+			tm_bitmap_set(buf, j, nv);
+			m->changed = 1;
+			m->lowered++;
+			if (nv == 0) {
+				m->freed++;
+				if (m->first_freed == UINT32_MAX)
+					m->first_freed = j;
+			}
+		}
+		if (comp >= 3 && rci != SIZE_MAX)
+			add_rc_fix(c, s, rci, comp);
+	} else {
+		run_add(c, s, s->under, b, comp, d,
+			s->kind == TM_SM_METADATA ? meta_kind_text(c, b) : NULL);
+	}
+}
+
+/*
+ * Bitmap @i against the computed counts, a word (32 entries) at a time:
+ * a word in range, equal to the computed one (same layout, check_int.h),
+ * without a 3 (overflow) and with no overflow entry for its blocks needs
+ * no more than counting its free entries; any other goes entry by entry.
+ */
+static void compare_bitmap(struct ck *c, struct smc *s, uint64_t i, uint8_t *buf)
+{
+	const uint64_t lows = 0x5555555555555555ull;	/* one bit of each entry */
+	const uint64_t *page = ck_counts_page(s->counts, i);
+	struct bm_cmp m = {
+		.base = i * TM_ENTRIES_PER_BITMAP,
+		.first_free = UINT32_MAX,
+		.first_freed = UINT32_MAX,
+	};
+
+	m.in_range = s->root.nr_blocks - m.base;
+	if (m.in_range > TM_ENTRIES_PER_BITMAP)
+		m.in_range = TM_ENTRIES_PER_BITMAP;
+	for (uint32_t w = 0; w < TM_BITMAP_WORDS; w++) {
+		uint32_t j0 = 32 * w;
+		uint64_t disk = tm_le64(buf + 16 + 8 * w);
+		uint64_t mine = page ? page[w] : 0;
+
+		if (j0 >= m.in_range) {
+			if (disk)
+				m.tail = 1;
+			continue;
+		}
+		while (s->rc_pos < s->rc->n && s->rc->v[s->rc_pos].key < m.base + j0)
+			s->rc_pos++;
+		if (j0 + 32 <= m.in_range && disk == mine && !(disk & (disk >> 1) & lows) &&
+		    (s->rc_pos >= s->rc->n || s->rc->v[s->rc_pos].key >= m.base + j0 + 32)) {
+			uint64_t zero = ~(disk | (disk >> 1)) & lows;	/* free entries */
+			uint32_t nfree = (uint32_t)__builtin_popcountll(zero);
+			m.free_before += nfree;
+			if (nfree && m.first_free == UINT32_MAX)
+				m.first_free = j0 + (uint32_t)__builtin_ctzll(zero) / 2;
+			s->disk_allocated += 32 - nfree;
+			continue;
+		}
+		for (uint32_t j = j0; j < j0 + 32; j++)
+			compare_entry(c, s, buf, j, ck_field_value(mine, j % 32), &m);
+	}
+	if (m.tail) {
 		struct tm_problem p;
 		tm_problem_init(&p, TM_PR_SM_BITMAP_TAIL);
 		p.text = s->name;
@@ -400,41 +446,69 @@ static void compare_bitmap(struct ck *c, struct smc *s, uint64_t i, uint8_t *buf
 	/* the hints: in-range free count (tools) or counting the entries
 	 * past the end as free (the kernel) */
 	const struct tm_index_entry *ie = &s->ie[i];
-	uint32_t past = (uint32_t)(TM_ENTRIES_PER_BITMAP - in_range);
-	if (ie->nr_free != free_before && ie->nr_free != free_before + past)
-		note_index(c, s, TM_PR_SM_NR_FREE, i, ie->nr_free, free_before);
-	if (first_free != UINT32_MAX && ie->none_free_before > first_free)
+	uint32_t past = (uint32_t)(TM_ENTRIES_PER_BITMAP - m.in_range);
+	if (ie->nr_free != m.free_before && ie->nr_free != m.free_before + past)
+		note_index(c, s, TM_PR_SM_NR_FREE, i, ie->nr_free, m.free_before);
+	if (m.first_free != UINT32_MAX && ie->none_free_before > m.first_free)
 		note_index(c, s, TM_PR_SM_NONE_FREE_BEFORE, i, ie->none_free_before,
-			   first_free);
-	if (changed)
-		add_fix(c, s, i, ie->blocknr, buf, lowered, freed, first_freed);
+			   m.first_free);
+	if (m.changed)
+		add_fix(c, s, i, ie->blocknr, buf, m.lowered, m.freed, m.first_freed);
+}
+
+/* One bitmap from the batched reads: validate, compare (a copy: a repair
+ * changes it). */
+static void bitmap_read(struct ck *c, size_t k, uint64_t b, const uint8_t *data,
+			uint32_t crc, int err, void *ctx)
+{
+	struct smc *s = ctx;
+	uint64_t i = s->bm_index[k];
+	struct tm_problem p;
+
+	tm_problem_init(&p, TM_PR_BLOCK_IO);
+	p.kind = s->bkind;
+	p.block = b;
+	if (!data) {
+		p.text = tm_bitmap_validator.name;
+		p.text2 = strerror(-err);
+		ck_report(c, &p);
+		return;
+	}
+	if (ck_validate_crc(&tm_bitmap_validator, data, b, crc, &p)) {
+		p.kind = s->bkind;
+		p.block = b;
+		ck_report(c, &p);
+		return;
+	}
+	memcpy(s->buf, data, TM_BLOCK_SIZE);
+	compare_bitmap(c, s, i, s->buf);
 }
 
 static void compare(struct ck *c, struct smc *s)
 {
-	uint8_t *buf = malloc(TM_BLOCK_SIZE);
+	uint64_t n = 0, *blocks;
 
-	if (!buf) {
+	s->buf = malloc(TM_BLOCK_SIZE);
+	blocks = malloc((s->nr_bitmaps ? s->nr_bitmaps : 1) * sizeof(*blocks));
+	s->bm_index = malloc((s->nr_bitmaps ? s->nr_bitmaps : 1) * sizeof(*s->bm_index));
+	if (!s->buf || !blocks || !s->bm_index) {
+		free(blocks);
 		ck_fail(c, -ENOMEM, "bitmap");
 		return;
 	}
 	s->rc_pos = 0;
 	s->unreached = c->unreached;
-	for (uint64_t i = 0; i < s->nr_bitmaps && !c->err; i++) {
-		struct tm_problem p;
-
+	for (uint64_t i = 0; i < s->nr_bitmaps; i++) {
 		if (!s->ie_ok[i])
 			continue;
-		tm_problem_init(&p, TM_PR_BLOCK_IO);
-		p.kind = s->bkind;
-		p.block = s->ie[i].blocknr;
-		if (ck_read_validated(c, s->ie[i].blocknr, &tm_bitmap_validator, buf, &p))
-			continue;
-		compare_bitmap(c, s, i, buf);
-		ck_progress(c, 1);
+		s->bm_index[n] = i;
+		blocks[n++] = s->ie[i].blocknr;
 	}
+	ck_read_list(c, blocks, n, bitmap_read, s);
+	free(blocks);
+	if (c->err)
+		return;
 	run_flush(c, s);
-	free(buf);
 	if (s->unreached && s->leaked) {
 		struct tm_problem p;
 		tm_problem_init(&p, TM_PR_LEAK_UNREACHED);
@@ -692,6 +766,8 @@ void ck_sm_free(struct ck *c)
 		free(s->ie);
 		free(s->ie_node);
 		free(s->ie_ok);
+		free(s->bm_index);
+		free(s->buf);
 	}
 	free(c->sm);
 	c->sm = NULL;

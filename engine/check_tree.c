@@ -167,7 +167,7 @@ void ck_problem_node(struct ck *c, struct tm_problem *p, uint32_t node1)
 int ck_ref_block(struct ck *c, uint64_t b, enum tm_block_kind kind,
 		 enum tm_tree tree, struct tm_problem *where)
 {
-	uint8_t want = (uint8_t)(kind | (tree << 4));
+	uint8_t want = ck_kind_byte(kind, tree);
 	uint32_t old;
 	int r;
 
@@ -204,10 +204,16 @@ int ck_ref_block(struct ck *c, uint64_t b, enum tm_block_kind kind,
 int ck_validate(const struct tm_validator *v, const void *buf, uint64_t b,
 		struct tm_problem *p)
 {
+	return ck_validate_crc(v, buf, b, tm_block_crc(buf), p);
+}
+
+int ck_validate_crc(const struct tm_validator *v, const void *buf, uint64_t b,
+		    uint32_t crc, struct tm_problem *p)
+{
 	uint32_t stored = tm_le32(buf);
 	uint64_t self = tm_le64((const uint8_t *)buf + 8);
 
-	if ((tm_block_crc(buf) ^ v->salt) != stored) {
+	if ((crc ^ v->salt) != stored) {
 		const struct tm_validator *other = tm_block_identify(buf);
 		if (tm_block_is_zero(buf)) {
 			tm_problem_init(p, TM_PR_BLOCK_ZERO);
@@ -260,8 +266,10 @@ static int node_header(const struct tm_node *n, enum tm_tree tree, struct tm_pro
 		p->expected = want;
 		return -1;
 	}
+	uint64_t b = n->nr_entries ? tm_node_key(n, 0) : 0;
 	for (uint32_t i = 1; i < n->nr_entries; i++) {
-		uint64_t a = tm_node_key(n, i - 1), b = tm_node_key(n, i);
+		uint64_t a = b;
+		b = tm_node_key(n, i);
 		if (a >= b) {
 			tm_problem_init(p, TM_PR_NODE_KEY_ORDER);
 			p->n = i;
@@ -386,12 +394,13 @@ static void leaf_entries(struct ck *c, uint32_t node1, const struct tm_node *n,
 		break;
 	case TM_TREE_BOTTOM: {
 		uint32_t tmax = snap ? c->snap.time : c->sb.time;
+		uint64_t data_limit = c->data_limit;
+		c->res->nr_mappings += n->nr_entries;
 		for (uint32_t i = 0; i < n->nr_entries; i++) {
 			uint64_t v = tm_node_value64(n, i);
 			uint64_t db = tm_bt_block(v);
 			uint32_t t = tm_bt_time(v);
-			c->res->nr_mappings++;
-			if (db >= c->data_limit) {
+			if (db >= data_limit) {
 				struct tm_problem p;
 				tm_problem_init(&p, TM_PR_MAP_DATA_RANGE);
 				ck_problem_node(c, &p, node1);
@@ -414,7 +423,7 @@ static void leaf_entries(struct ck *c, uint32_t node1, const struct tm_node *n,
 				p.expected = tmax;
 				ck_report(c, &p);
 			}
-			int r = ck_counts_inc(&c->dcount, db, NULL);
+			int r = ck_counts_add(&c->dcount, db);
 			if (r) {
 				ck_fail(c, r, "data reference counts");
 				return;
@@ -452,8 +461,8 @@ static void leaf_entries(struct ck *c, uint32_t node1, const struct tm_node *n,
 	}
 }
 
-static void read_one(struct ck *c, size_t i, uint64_t b, const uint8_t *buf, int err,
-		     void *ctx)
+static void read_one(struct ck *c, size_t i, uint64_t b, const uint8_t *buf, uint32_t crc,
+		     int err, void *ctx)
 {
 	struct walk *w = ctx;
 	const struct item *it = &w->cur.v[i];
@@ -471,7 +480,7 @@ static void read_one(struct ck *c, size_t i, uint64_t b, const uint8_t *buf, int
 		mark_bad(c, it);
 		return;
 	}
-	if (ck_validate(&tm_node_validator, buf, b, &p)) {
+	if (ck_validate_crc(&tm_node_validator, buf, b, crc, &p)) {
 		node_problem(c, &p, it);
 		ck_report(c, &p);
 		mark_bad(c, it);
@@ -524,14 +533,17 @@ static void read_one(struct ck *c, size_t i, uint64_t b, const uint8_t *buf, int
 		};
 		char text[48];
 		tm_problem_init(&p, TM_PR_BLOCK_RANGE);
-		ck_problem_node(c, &p, parent);
-		p.has_keys = p.tree == TM_TREE_BOTTOM || p.tree == TM_TREE_TOP ||
-			     p.tree == TM_TREE_DETAILS;
-		p.key_lo = ci.lo;
-		p.key_hi = ci.hi;
-		p.keys_open = ci.open;
-		snprintf(text, sizeof(text), "entry %u", k);
-		p.text = text;
+		if (!ck_ref_ok(c, child, TM_KIND_NODE, w->tree)) {
+			/* the reference will be reported: say where it is */
+			ck_problem_node(c, &p, parent);
+			p.has_keys = p.tree == TM_TREE_BOTTOM || p.tree == TM_TREE_TOP ||
+				     p.tree == TM_TREE_DETAILS;
+			p.key_lo = ci.lo;
+			p.key_hi = ci.hi;
+			p.keys_open = ci.open;
+			snprintf(text, sizeof(text), "entry %u", k);
+			p.text = text;
+		}
 		int r = ck_ref_block(c, child, TM_KIND_NODE, w->tree, &p);
 		if (r != 1)
 			continue;
@@ -603,7 +615,7 @@ int ck_walk(struct ck *c, enum tm_tree tree, const uint32_t *roots, uint32_t nro
 		for (size_t i = 0; i < w.cur.n; i++)
 			w.blocks[i] = w.cur.v[i].block;
 		w.next.n = 0;
-		ck_read_sorted(c, w.blocks, w.cur.n, read_one, &w);
+		ck_read_list(c, w.blocks, w.cur.n, read_one, &w);
 		struct level t = w.cur;
 		w.cur = w.next;
 		w.next = t;

@@ -15,12 +15,38 @@ struct count2 {
 	uint64_t **pages;	/* NULL until a block of the page is counted */
 };
 
+#define COUNT2_PAGE_SHIFT 20		/* blocks per page: 2^20 */
+
 /* 0 or -ENOMEM.  @nr is capped at 2^40 (the largest data block + 1). */
 int count2_init(struct count2 *c, uint64_t nr);
 void count2_free(struct count2 *c);
+/* count2_inc() when the block's page is not allocated yet. */
+int count2_inc_new_page(struct count2 *c, uint64_t b);
+
 /* Add one (saturating at 2).  Blocks >= nr are ignored.  0 or -ENOMEM. */
-int count2_inc(struct count2 *c, uint64_t b);
+static inline int count2_inc(struct count2 *c, uint64_t b)
+{
+	if (b >= c->nr)
+		return 0;
+	uint64_t *p = c->pages[b >> COUNT2_PAGE_SHIFT];
+	if (!p)
+		return count2_inc_new_page(c, b);
+	uint64_t *w = &p[(b & ((1ull << COUNT2_PAGE_SHIFT) - 1)) / 32];
+	unsigned shift = 2 * (unsigned)(b % 32);
+	if (((*w >> shift) & 3) < 2)
+		*w += 1ull << shift;
+	return 0;
+}
+
 /* 0, 1 or 2 (meaning "2 or more"); 0 for blocks >= nr. */
-unsigned count2_get(const struct count2 *c, uint64_t b);
+static inline unsigned count2_get(const struct count2 *c, uint64_t b)
+{
+	if (b >= c->nr)
+		return 0;
+	const uint64_t *p = c->pages[b >> COUNT2_PAGE_SHIFT];
+	if (!p)
+		return 0;
+	return (unsigned)((p[(b & ((1ull << COUNT2_PAGE_SHIFT) - 1)) / 32] >> (2 * (b % 32))) & 3);
+}
 
 #endif

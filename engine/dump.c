@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstream.h"
 #include "thinmeta/btree.h"
 #include "thinmeta/dump.h"
 #include "thinmeta/metadata.h"
@@ -25,7 +26,9 @@ struct dumper {
 	const struct tm_ir_sink *sink;
 	struct tm_error *e;
 	struct run_builder rb;
-	uint8_t buf[TM_BLOCK_SIZE];
+	uint64_t *order;	/* every leaf to emit, in emission order, */
+	struct bstream *leaves;	/* read ahead (engine/bstream.h) */
+	size_t next_leaf;
 	const char *where;	/* "device 3", "def 95" */
 	char where_buf[64];
 };
@@ -61,16 +64,19 @@ static int rb_next(struct dumper *d, uint64_t key, uint64_t block, uint32_t time
 	return 0;
 }
 
-/* Read one bottom-level leaf and feed its mappings to the run builder. */
+/* Take the next leaf from the stream (block @b) and feed its mappings to
+ * the run builder. */
 static int emit_leaf(struct dumper *d, uint64_t b)
 {
+	struct bs_block blk;
 	struct tm_node n;
 	int r;
 
-	r = tm_bm_read(d->bm, b, &tm_node_validator, d->buf, d->e);
+	bs_get(d->leaves, d->next_leaf++, &blk);
+	r = bs_validate(&blk, tm_bm_dev(d->bm), b, &tm_node_validator, d->e);
 	if (r)
 		goto fail;
-	tm_node_view(d->buf, b, &n);
+	tm_node_view(blk.data, b, &n);
 	if (!tm_node_is_leaf(&n)) {
 		r = tm_fail(d->e, -EUCLEAN, TM_RULE_DEPTH, b,
 			    "block %" PRIu64 ": expected a mapping leaf, found an internal node", b);
@@ -90,10 +96,20 @@ static int emit_leaf(struct dumper *d, uint64_t b)
 			    b, tm_node_key(&n, 0), d->rb.last_key);
 		goto fail;
 	}
+	/* rb_next() for each mapping; a mapping that extends the run is the
+	 * common case and stays in this loop */
+	struct tm_ir_run *run = &d->rb.run;
+	const uint8_t *keys = n.base + TM_NODE_HEADER_SIZE, *vals = tm_node_value(&n, 0);
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
-		uint64_t v = tm_node_value64(&n, i);
-		r = rb_next(d, tm_node_key(&n, i), tm_bt_block(v), tm_bt_time(v));
-		if (r)
+		uint64_t key = tm_le64(keys + 8u * i), v = tm_le64(vals + 8u * i);
+		uint64_t block = tm_bt_block(v);
+		uint32_t time = tm_bt_time(v);
+		if (d->rb.active && key == run->origin_begin + run->length &&
+		    block == run->data_begin + run->length && time == run->time) {
+			run->length++;
+			continue;
+		}
+		if ((r = rb_next(d, key, block, time)))
 			return r;
 	}
 	if (n.nr_entries) {
@@ -115,20 +131,6 @@ static void start_group(struct dumper *d)
 /* A device's entries: leaf blocks, or refs (encoded with the top bit). */
 #define REF_BIT ((uint64_t)1 << 63)
 
-/* Leaves are read ahead in batches, in block order (tm_bm_prefetch). */
-#define PREFETCH_BATCH 256u
-
-static void prefetch_leaves(struct dumper *d, const uint64_t *ents, uint64_t n)
-{
-	uint64_t batch[PREFETCH_BATCH];
-	unsigned m = 0;
-
-	for (uint64_t i = 0; i < n && i < PREFETCH_BATCH; i++)
-		if (!(ents[i] & REF_BIT))
-			batch[m++] = ents[i];
-	tm_bm_prefetch(d->bm, batch, m);
-}
-
 struct devlist {
 	uint64_t *ents;
 	uint64_t n;
@@ -142,8 +144,6 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 	start_group(d);
 	for (uint64_t i = 0; i < l->n; i++) {
 		uint64_t x = l->ents[i];
-		if (i % PREFETCH_BATCH == 0)
-			prefetch_leaves(d, l->ents + i, l->n - i);
 		if (x & REF_BIT) {
 			if ((r = rb_flush(d)))
 				return r;
@@ -157,6 +157,37 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 			return r;
 	}
 	return rb_flush(d);
+}
+
+/* The leaves emit_leaf() will be asked for, in that order, as a stream. */
+static int open_leaves(struct dumper *d, const struct devlist *lists, uint64_t nsel,
+		       const uint64_t *runs, const uint64_t *run_len,
+		       const uint64_t *run_start, const uint8_t *run_shared, uint64_t nr_runs)
+{
+	uint64_t n = 0, k = 0;
+	uint64_t *order;
+
+	for (uint64_t i = 0; i < nr_runs; i++)
+		if (run_shared[i])
+			n += run_len[i];
+	for (uint64_t i = 0; i < nsel; i++)
+		for (uint64_t j = 0; j < lists[i].n; j++)
+			n += !(lists[i].ents[j] & REF_BIT);
+	order = malloc((n ? n : 1) * sizeof(*order));
+	if (!order)
+		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	for (uint64_t i = 0; i < nr_runs; i++)
+		if (run_shared[i])
+			for (uint64_t j = 0; j < run_len[i]; j++)
+				order[k++] = runs[run_start[i] + j];
+	for (uint64_t i = 0; i < nsel; i++)
+		for (uint64_t j = 0; j < lists[i].n; j++)
+			if (!(lists[i].ents[j] & REF_BIT))
+				order[k++] = lists[i].ents[j];
+	d->order = order;
+	if (bs_open(tm_bm_dev(d->bm), order, n, &d->leaves))
+		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	return 0;
 }
 
 static int wanted(const struct tm_dump_opts *o, uint64_t id)
@@ -371,6 +402,14 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 			}
 			lists[i].n = w;
 		}
+	}
+
+	/* every leaf to emit, in emission order (defs, then devices), read
+	 * ahead in bulk */
+	if ((r = open_leaves(d, lists, nsel, runs, run_len, run_start, run_shared, nr_runs)))
+		goto out;
+
+	if (!o->expand_shared && nsel > 1) {
 		/* the defs */
 		for (uint64_t i = 0; i < nr_runs; i++) {
 			char name[24];
@@ -383,8 +422,6 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 				goto out;
 			start_group(d);
 			for (uint64_t k = 0; k < run_len[i]; k++) {
-				if (k % PREFETCH_BATCH == 0)
-					prefetch_leaves(d, runs + run_start[i] + k, run_len[i] - k);
 				if ((r = emit_leaf(d, runs[run_start[i] + k])))
 					goto out;
 			}
@@ -415,6 +452,10 @@ out:
 	free(run_start);
 	free(heads);
 	free(order);
+	if (d) {
+		bs_close(d->leaves);
+		free(d->order);
+	}
 	free(d);
 	return r;
 }

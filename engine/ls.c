@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstream.h"
 #include "count2.h"
 #include "mtree.h"
 #include "thinmeta/ls.h"
@@ -57,7 +58,6 @@ struct lctx {
 	uint64_t nr_c, cap_c;
 	uint32_t *leaves;	/* node indexes of leaves */
 	size_t nr_leaves, cap_leaves;
-	uint8_t buf[TM_BLOCK_SIZE];
 	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
 };
 
@@ -232,22 +232,45 @@ static int cmp_leaf_block(const void *a, const void *b, void *arg)
 	return x < y ? -1 : x > y;
 }
 
-/* Phases 2 and 3. */
+/* Leaf @blk (block @b) of a stream, checked as mt_read_node() checks it. */
+static int stream_leaf(struct lctx *c, const struct bs_block *blk, uint64_t b,
+		       struct tm_node *n)
+{
+	int r = bs_validate(blk, tm_bm_dev(c->bm), b, &tm_node_validator, c->e);
+
+	return r ? r : mt_check_node(blk->data, b, 0, 1, 0, MT_OPEN, n, c->e);
+}
+
+/* Phases 2 and 3: the leaves, each pass in block order (engine/bstream.h). */
 static int read_leaves(struct lctx *c)
 {
+	uint64_t *blocks = malloc((c->nr_leaves ? c->nr_leaves : 1) * sizeof(*blocks));
+	struct bstream *s = NULL;
+	struct bs_block blk;
 	struct tm_node n;
+	size_t m = 0;
 	int r;
 
+	if (!blocks)
+		return nomem(c);
 	if (c->nr_leaves)
 		qsort_r(c->leaves, c->nr_leaves, sizeof(*c->leaves), cmp_leaf_block, c->nodes);
+	for (size_t i = 0; i < c->nr_leaves; i++)
+		blocks[i] = c->nodes[c->leaves[i]].block;
+	if ((r = bs_open(tm_bm_dev(c->bm), blocks, c->nr_leaves, &s))) {
+		r = nomem(c);
+		goto out;
+	}
 	for (size_t i = 0; i < c->nr_leaves; i++) {
 		struct lnode *ln = &c->nodes[c->leaves[i]];
-		r = mt_read_node(c->bm, ln->block, 0, 1, 0, MT_OPEN, c->buf, &n, c->e);
-		if (r)
-			return r;
+		bs_get(s, i, &blk);
+		if ((r = stream_leaf(c, &blk, ln->block, &n)))
+			goto out;
 		for (uint32_t k = 0; k < n.nr_entries; k++)
-			if (count2_inc(&c->data, tm_bt_block(tm_node_value64(&n, k))))
-				return nomem(c);
+			if (count2_inc(&c->data, tm_bt_block(tm_node_value64(&n, k)))) {
+				r = nomem(c);
+				goto out;
+			}
 		ln->s.mapped = n.nr_entries;
 		ln->s.nr_entries = n.nr_entries;
 		if (n.nr_entries) {
@@ -257,15 +280,25 @@ static int read_leaves(struct lctx *c)
 		if (c->refs[ln->block] > 1) {
 			ln->s.shared = n.nr_entries;
 			ln->state = ST_DONE;
+		} else {
+			blocks[m++] = ln->block;	/* for the second pass */
 		}
 	}
-	for (size_t i = 0; i < c->nr_leaves; i++) {
+	bs_close(s);
+	s = NULL;
+
+	/* the leaves referenced once, again: which of their blocks are shared */
+	if ((r = bs_open(tm_bm_dev(c->bm), blocks, m, &s))) {
+		r = nomem(c);
+		goto out;
+	}
+	for (size_t i = 0, j = 0; i < c->nr_leaves; i++) {
 		struct lnode *ln = &c->nodes[c->leaves[i]];
 		if (ln->state == ST_DONE)
 			continue;
-		r = mt_read_node(c->bm, ln->block, 0, 1, 0, MT_OPEN, c->buf, &n, c->e);
-		if (r)
-			return r;
+		bs_get(s, j++, &blk);
+		if ((r = stream_leaf(c, &blk, ln->block, &n)))
+			goto out;
 		uint64_t shared = 0;
 		for (uint32_t k = 0; k < n.nr_entries; k++)
 			if (count2_get(&c->data, tm_bt_block(tm_node_value64(&n, k))) > 1)
@@ -273,7 +306,11 @@ static int read_leaves(struct lctx *c)
 		ln->s.shared = shared;
 		ln->state = ST_DONE;
 	}
-	return 0;
+	r = 0;
+out:
+	bs_close(s);
+	free(blocks);
+	return r;
 }
 
 static int underfull(struct lctx *c, uint64_t b, uint64_t nr)

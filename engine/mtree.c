@@ -16,6 +16,14 @@ int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
 
 	if (r)
 		return r;
+	return mt_check_node(buf, b, height, is_root, lo, hi, n, e);
+}
+
+int mt_check_node(const void *buf, uint64_t b, int height, int is_root, uint64_t lo,
+		  uint64_t hi, struct tm_node *n, struct tm_error *e)
+{
+	int r;
+
 	tm_node_view(buf, b, n);
 	if (n->value_size != TM_VSIZE_U64)
 		return tm_fail(e, -EUCLEAN, TM_RULE_VALUE_SIZE, b,
@@ -130,6 +138,94 @@ int mt_walk(struct tm_bm *bm, uint64_t root, int height, int is_root, uint64_t l
 	w->top = height;
 	w->top_is_root = is_root;
 	r = walk_node(w, root, height, lo, hi);
+	free(w);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Listing the leaves */
+
+struct lwalk {
+	struct tm_bm *bm;
+	uint8_t *seen;
+	uint64_t nr_blocks;
+	uint32_t tag;
+	struct mt_leaves *out;
+	struct tm_error *e;
+	int top, top_is_root;
+	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
+};
+
+/* Set @b's bit; 1 if it was clear.  Blocks past the end are never "seen":
+ * reading them fails. */
+static int see(struct lwalk *w, uint64_t b)
+{
+	if (b >= w->nr_blocks)
+		return 1;
+	uint8_t bit = (uint8_t)(1u << (b % 8));
+	if (w->seen[b / 8] & bit)
+		return 0;
+	w->seen[b / 8] |= bit;
+	return 1;
+}
+
+static int list_node(struct lwalk *w, uint64_t b, int height, uint64_t lo, uint64_t hi)
+{
+	struct tm_node n;
+	int r;
+
+	if (!see(w, b))
+		return 0;	/* visited before: skipped with its subtree */
+	if (height == 0) {
+		struct mt_leaves *l = w->out;
+		if (l->n == l->cap) {
+			size_t ncap = l->cap ? l->cap * 2 : 256;
+			struct mt_leaf *nv = realloc(l->v, ncap * sizeof(*nv));
+			if (!nv)
+				return tm_fail(w->e, -ENOMEM, TM_RULE_NOMEM, b, "out of memory");
+			l->v = nv;
+			l->cap = ncap;
+		}
+		l->v[l->n++] = (struct mt_leaf){
+			.block = b, .lo = lo, .hi = hi, .tag = w->tag,
+			.is_root = w->top == 0 && w->top_is_root,
+		};
+		return 0;
+	}
+	r = mt_read_node(w->bm, b, height, height == w->top && w->top_is_root, lo, hi,
+			 w->bufs[height], &n, w->e);
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < n.nr_entries; i++) {
+		uint64_t clo = tm_node_key(&n, i);
+		uint64_t chi = i + 1 < n.nr_entries ? tm_node_key(&n, i + 1) : hi;
+		r = list_node(w, tm_node_value64(&n, i), height - 1, clo, chi);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
+		   uint8_t *seen, uint32_t tag, struct mt_leaves *out, struct tm_error *e)
+{
+	struct lwalk *w;
+	int r;
+
+	if (height < 0 || height >= TM_BTREE_MAX_DEPTH)
+		return tm_fail(e, -EINVAL, TM_RULE_ARG, root, "bad tree height %d", height);
+	w = malloc(sizeof(*w));
+	if (!w)
+		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, root, "out of memory");
+	w->bm = bm;
+	w->seen = seen;
+	w->nr_blocks = tm_bm_nr_blocks(bm);
+	w->tag = tag;
+	w->out = out;
+	w->e = e;
+	w->top = height;
+	w->top_is_root = is_root;
+	r = list_node(w, root, height, 0, MT_OPEN);
 	free(w);
 	return r;
 }

@@ -34,6 +34,13 @@ int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
 		 struct tm_error *e);
 
 /*
+ * mt_read_node()'s rules for a node already read and validated as a btree
+ * node (block @b, bytes @buf): fills @n.
+ */
+int mt_check_node(const void *buf, uint64_t b, int height, int is_root, uint64_t lo,
+		  uint64_t hi, struct tm_node *n, struct tm_error *e);
+
+/*
  * The height of the tree at @root: the number of internal levels along the
  * first path (0 if the root is a leaf).  Nodes are checked as they are read.
  */
@@ -53,5 +60,30 @@ typedef int (*mt_leaf_fn)(void *ctx, const struct tm_node *leaf);
 int mt_walk(struct tm_bm *bm, uint64_t root, int height, int is_root, uint64_t lo,
 	    uint64_t hi, struct u64set *seen, mt_leaf_fn fn, void *ctx,
 	    struct tm_error *e);
+
+/* A leaf found by mt_list_leaves(), and what its parent says of it. */
+struct mt_leaf {
+	uint64_t block;
+	uint64_t lo, hi;	/* its keys must lie in [lo, hi) (MT_OPEN) */
+	uint32_t tag;		/* the caller's (which device) */
+	uint8_t is_root;	/* the tree's root is this leaf */
+};
+
+struct mt_leaves {
+	struct mt_leaf *v;
+	size_t n, cap;
+};
+
+/*
+ * mt_walk() without reading the leaves: the leaves it would visit, in the
+ * order it would visit them, are appended to @out with @tag, for the
+ * caller to read in bulk (engine/bstream.h) and check with mt_check_node()
+ * (height 0, the leaf's is_root, lo and hi).  @seen is a bit per metadata
+ * block (tm_bm_nr_blocks() bits): a node whose bit is set is skipped with
+ * its subtree, every node listed or read gets its bit set.  Internal nodes
+ * are read and checked as mt_walk() checks them.
+ */
+int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
+		   uint8_t *seen, uint32_t tag, struct mt_leaves *out, struct tm_error *e);
 
 #endif

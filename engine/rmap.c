@@ -8,13 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstream.h"
 #include "mtree.h"
 #include "thinmeta/rmap.h"
 
 struct rctx {
 	struct tm_error *e;
 	struct tm_range *regions;	/* sorted, disjoint */
-	size_t nr_regions;
+	size_t nr_regions, hint;
 	uint32_t dev_id;
 	int have_cur;
 	struct tm_rmap_run cur;
@@ -31,9 +32,13 @@ static int cmp_range(const void *a, const void *b)
 	return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-static int in_regions(const struct rctx *c, uint64_t b)
+static int in_regions(struct rctx *c, uint64_t b)
 {
 	size_t lo = 0, hi = c->nr_regions;
+	const struct tm_range *h = &c->regions[c->hint];
+
+	if (h->begin <= b && b < h->end)
+		return 1;	/* mostly the region of the mapping before */
 
 	while (lo < hi) {	/* first region with end > b */
 		size_t mid = lo + (hi - lo) / 2;
@@ -42,7 +47,11 @@ static int in_regions(const struct rctx *c, uint64_t b)
 		else
 			hi = mid;
 	}
-	return lo < c->nr_regions && c->regions[lo].begin <= b;
+	if (lo < c->nr_regions && c->regions[lo].begin <= b) {
+		c->hint = lo;
+		return 1;
+	}
+	return 0;
 }
 
 static int push_cur(struct rctx *c)
@@ -59,9 +68,8 @@ static int push_cur(struct rctx *c)
 	return 0;
 }
 
-static int rmap_leaf(void *ctx, const struct tm_node *leaf)
+static int rmap_leaf(struct rctx *c, const struct tm_node *leaf)
 {
-	struct rctx *c = ctx;
 	int r;
 
 	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
@@ -124,18 +132,80 @@ static int cmp_run(const void *a, const void *b)
 	return 0;
 }
 
+static void insertion_sort(struct tm_rmap_run *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct tm_rmap_run x = v[i];
+		size_t j = i;
+		while (j && cmp_run(&v[j - 1], &x) > 0) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = x;
+	}
+}
+
+/*
+ * Sort by cmp_run: in place, most significant byte of data_begin first
+ * (American flag sort: each byte value's bucket is filled by cycling
+ * entries into place), small buckets and equal data_begins by comparison.
+ * Linear in the runs for each byte of data_begin.
+ */
+static void sort_runs(struct tm_rmap_run *v, size_t n, int shift);
+
+static void radix_pass(struct tm_rmap_run *v, size_t n, int shift)
+{
+	size_t count[256] = { 0 }, next[256], end[256];
+
+	for (size_t i = 0; i < n; i++)
+		count[(v[i].data_begin >> shift) & 255]++;
+	for (size_t d = 0, pos = 0; d < 256; d++) {
+		next[d] = pos;
+		pos += count[d];
+		end[d] = pos;
+	}
+	for (size_t d = 0; d < 256; d++) {
+		while (next[d] < end[d]) {
+			struct tm_rmap_run x = v[next[d]];
+			size_t xd = (x.data_begin >> shift) & 255;
+			while (xd != d) {	/* put x where it belongs, take what was there */
+				struct tm_rmap_run y = v[next[xd]];
+				v[next[xd]++] = x;
+				x = y;
+				xd = (x.data_begin >> shift) & 255;
+			}
+			v[next[d]++] = x;
+		}
+	}
+	for (size_t d = 0, pos = 0; d < 256; pos += count[d], d++)
+		if (count[d] > 1)
+			sort_runs(v + pos, count[d], shift - 8);
+}
+
+static void sort_runs(struct tm_rmap_run *v, size_t n, int shift)
+{
+	if (n <= 32)
+		insertion_sort(v, n);
+	else if (shift < 0)	/* one data_begin: the other fields decide */
+		qsort(v, n, sizeof(*v), cmp_run);
+	else
+		radix_pass(v, n, shift);
+}
+
 int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *regions,
 	    size_t nr_regions, struct tm_rmap_run **runs, uint64_t *nr_runs,
 	    struct tm_error *e)
 {
 	struct rctx c = { .e = e };
-	struct u64set seen;
+	struct mt_leaves leaves = { 0 };
+	struct bstream *s = NULL;
+	uint64_t *blocks = NULL;
+	uint8_t *seen = NULL;
 	uint64_t i = 0;
 	int r;
 
 	*runs = NULL;
 	*nr_runs = 0;
-	u64set_init(&seen);
 	c.regions = malloc((nr_regions ? nr_regions : 1) * sizeof(*c.regions));
 	if (!c.regions) {
 		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
@@ -159,27 +229,69 @@ int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *re
 		tm_error_context(e, "mapping tree (top level)");
 		goto out;
 	}
+	/* the leaves of each device not walked for an earlier one, in order */
+	seen = calloc(tm_bm_nr_blocks(bm) / 8 + 1, 1);
+	if (!seen) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
 	for (i = 0; i < c.nr_devs; i++) {
 		int height;
-		if (u64set_has(&seen, c.roots[i]))
+		uint64_t root = c.roots[i];
+		if (root < tm_bm_nr_blocks(bm) && (seen[root / 8] & (1u << (root % 8))))
 			continue;	/* walked for an earlier device */
+		if ((r = mt_height(bm, root, &height, e)) ||
+		    (r = mt_list_leaves(bm, root, height, 1, seen, (uint32_t)i, &leaves, e))) {
+			tm_error_context(e, "device %" PRIu64 " mapping tree", c.ids[i]);
+			goto out;
+		}
+	}
+	/* then read them in bulk, in block order (engine/bstream.h) */
+	blocks = malloc((leaves.n ? leaves.n : 1) * sizeof(*blocks));
+	if (!blocks) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < leaves.n; k++)
+		blocks[k] = leaves.v[k].block;
+	if (bs_open(tm_bm_dev(bm), blocks, leaves.n, &s)) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < leaves.n; k++) {
+		const struct mt_leaf *l = &leaves.v[k];
+		struct bs_block blk;
+		struct tm_node n;
+		i = l->tag;
 		c.dev_id = (uint32_t)c.ids[i];
-		if ((r = mt_height(bm, c.roots[i], &height, e)) ||
-		    (r = mt_walk(bm, c.roots[i], height, 1, 0, MT_OPEN, &seen, rmap_leaf, &c, e))) {
+		bs_get(s, k, &blk);
+		if ((r = bs_validate(&blk, tm_bm_dev(bm), l->block, &tm_node_validator, e)) ||
+		    (r = mt_check_node(blk.data, l->block, 0, l->is_root, l->lo, l->hi, &n, e)) ||
+		    (r = rmap_leaf(&c, &n))) {
 			tm_error_context(e, "device %" PRIu64 " mapping tree", c.ids[i]);
 			goto out;
 		}
 	}
 	if (c.have_cur && (r = push_cur(&c)))
 		goto out;
-	if (c.nr)
-		qsort(c.runs, c.nr, sizeof(*c.runs), cmp_run);
+	if (c.nr) {
+		uint64_t top = 0;
+		int shift = 0;
+		for (uint64_t k = 0; k < c.nr; k++)
+			top |= c.runs[k].data_begin;
+		while (shift < 56 && (top >> shift) > 255)
+			shift += 8;
+		sort_runs(c.runs, c.nr, shift);
+	}
 	*runs = c.runs;
 	*nr_runs = c.nr;
 	c.runs = NULL;
 	r = 0;
 out:
-	u64set_free(&seen);
+	bs_close(s);
+	free(blocks);
+	free(leaves.v);
+	free(seen);
 	free(c.regions);
 	free(c.runs);
 	free(c.ids);

@@ -32,6 +32,7 @@ struct index_walk {
 	struct tm_sm_disk *sm;
 	struct tm_error *e;
 	uint64_t next;		/* next expected bitmap index */
+	uint64_t cap;		/* entries allocated in sm->index */
 };
 
 static int index_leaf(void *ctx, const struct tm_node *leaf)
@@ -46,11 +47,24 @@ static int index_leaf(void *ctx, const struct tm_node *leaf)
 				       (unsigned long long)leaf->block,
 				       (unsigned long long)k,
 				       (unsigned long long)iw->next);
+		if (k == iw->cap) {
+			/* grow with what is really there, not with what nr_blocks claims */
+			uint64_t ncap = iw->cap * 2 < iw->sm->nr_bitmaps ? iw->cap * 2
+									 : iw->sm->nr_bitmaps;
+			struct tm_index_entry *ni = realloc(iw->sm->index, ncap * sizeof(*ni));
+			if (!ni)
+				return tm_fail(iw->e, -ENOMEM, TM_RULE_NOMEM, leaf->block,
+					       "out of memory");
+			iw->sm->index = ni;
+			iw->cap = ncap;
+		}
 		tm_index_entry_decode(tm_node_value(leaf, i), &iw->sm->index[k]);
 		iw->next++;
 	}
 	return 0;
 }
+
+#define INDEX_INITIAL_ENTRIES 1024u
 
 int tm_sm_disk_open(struct tm_bm *bm, enum tm_sm_kind kind,
 		    const struct tm_sm_root *root, struct tm_sm_disk *sm,
@@ -75,7 +89,13 @@ int tm_sm_disk_open(struct tm_bm *bm, enum tm_sm_kind kind,
 			       kind == TM_SM_DATA ? "data" : "metadata",
 			       (unsigned long long)root->nr_blocks);
 	sm->nr_bitmaps = nr_bitmaps;
-	sm->index = calloc(nr_bitmaps ? nr_bitmaps : 1, sizeof(*sm->index));
+	/*
+	 * The data space map's index grows as its btree is read, so that a
+	 * nr_blocks that claims more than the metadata holds costs no memory.
+	 */
+	uint64_t cap = kind == TM_SM_DATA && nr_bitmaps > INDEX_INITIAL_ENTRIES
+			       ? INDEX_INITIAL_ENTRIES : nr_bitmaps;
+	sm->index = calloc(cap ? cap : 1, sizeof(*sm->index));
 	if (!sm->index)
 		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
 
@@ -87,7 +107,7 @@ int tm_sm_disk_open(struct tm_bm *bm, enum tm_sm_kind kind,
 		for (uint64_t i = 0; i < nr_bitmaps; i++)
 			tm_index_entry_decode(buf + 16 + 16 * i, &sm->index[i]);
 	} else {
-		struct index_walk iw = { sm, e, 0 };
+		struct index_walk iw = { sm, e, 0, cap };
 		r = tm_btree_walk(bm, root->bitmap_root, TM_VSIZE_INDEX, index_leaf, &iw, e);
 		if (r)
 			goto fail;

@@ -112,13 +112,14 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_REGION: {
+			struct tm_range r = parse_region(optarg);	/* may exit */
 			struct tm_range *n = realloc(regions, (nr_regions + 1) * sizeof(*n));
 			if (!n) {
 				msg("out of memory");
 				return EXIT_FAIL;
 			}
 			regions = n;
-			regions[nr_regions++] = parse_region(optarg);
+			regions[nr_regions++] = r;
 			break;
 		}
 		case 'h':
@@ -180,19 +181,22 @@ int main(int argc, char **argv)
 		if (ob_open_fd(&ob, STDOUT_FILENO, 1u << 20)) {
 			msg("out of memory");
 		} else {
-			for (uint64_t i = 0; i < nr; i++) {
+			for (uint64_t i = 0; i < nr && !ob.err; i++) {
 				const struct tm_rmap_run *x = &runs[i];
-				ob_puts(&ob, "data ");
-				ob_u64(&ob, x->data_begin);
-				ob_puts(&ob, "..");
-				ob_u64(&ob, x->data_end);
-				ob_puts(&ob, " -> thin(");
-				ob_u64(&ob, x->dev_id);
-				ob_puts(&ob, ") ");
-				ob_u64(&ob, x->thin_begin);
-				ob_puts(&ob, "..");
-				ob_u64(&ob, x->thin_begin + (x->data_end - x->data_begin));
-				ob_puts(&ob, "\n");
+				/* formatted in place: 5 numbers of at most 20 digits */
+				char *p = ob_reserve(&ob, 128);
+				p = PUT_LIT(p, "data ");
+				p = put_u64(p, x->data_begin);
+				p = PUT_LIT(p, "..");
+				p = put_u64(p, x->data_end);
+				p = PUT_LIT(p, " -> thin(");
+				p = put_u64(p, x->dev_id);
+				p = PUT_LIT(p, ") ");
+				p = put_u64(p, x->thin_begin);
+				p = PUT_LIT(p, "..");
+				p = put_u64(p, x->thin_begin + (x->data_end - x->data_begin));
+				p = PUT_LIT(p, "\n");
+				ob_commit(&ob, p);
 			}
 			r = ob_flush(&ob);
 			if (r && r != -EPIPE)

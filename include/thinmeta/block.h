@@ -43,6 +43,9 @@ void tm_block_seal(void *buf, uint64_t block, uint32_t salt);
  */
 int tm_block_validate(const struct tm_validator *v, const void *buf,
 		      uint64_t block, struct tm_error *e);
+/* The same, with @crc = tm_block_crc(@buf) computed already. */
+int tm_block_validate_crc(const struct tm_validator *v, const void *buf,
+			  uint64_t block, uint32_t crc, struct tm_error *e);
 
 /* Which block type an intact block is, by its checksum salt; NULL if none. */
 const struct tm_validator *tm_block_identify(const void *buf);
