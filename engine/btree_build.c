@@ -23,6 +23,16 @@ void bld_nb_init(struct bld_nb *nb, struct bld_out *out, uint32_t flags,
 	nb->rc = rc;
 }
 
+void bld_nb_restart(struct bld_nb *nb)
+{
+	free(nb->nodes);
+	nb->nodes = NULL;
+	nb->nn = nb->ncap = 0;
+	nb->qhead = nb->qlen = 0;
+	nb->have_last = 0;
+	nb->last_key = 0;
+}
+
 void bld_nb_free(struct bld_nb *nb)
 {
 	free(nb->qkeys);
@@ -272,6 +282,63 @@ int bld_nb_push_value(struct bld_nb *nb, uint64_t key, const void *value)
 		return r;
 	nb->have_last = 1;
 	nb->last_key = key;
+	return 0;
+}
+
+/* Room for @n more values at the end of the queue. */
+static int queue_reserve(struct bld_nb *nb, size_t n)
+{
+	if (nb->qhead + nb->qlen + n <= nb->qcap)
+		return 0;
+	if (nb->qhead && nb->qlen + n <= nb->qcap) {
+		memmove(nb->qkeys, nb->qkeys + nb->qhead, nb->qlen * sizeof(uint64_t));
+		memmove(nb->qvals, nb->qvals + nb->qhead * nb->value_size,
+			nb->qlen * nb->value_size);
+		nb->qhead = 0;
+		return 0;
+	}
+	return queue_grow(nb, nb->qlen + n, 0);
+}
+
+int bld_nb_push_mappings(struct bld_nb *nb, uint64_t key, uint64_t data, uint64_t n,
+			 uint32_t time)
+{
+	size_t half = nb->max / 2, twice = 2 * (size_t)nb->max;
+	int r;
+
+	if (n == 0)
+		return 0;
+	if (nb->have_last && key <= nb->last_key)
+		return tm_fail(nb->out->e, -EINVAL, TM_RULE_KEY_ORDER, TM_NO_BLOCK,
+			       "key %llu does not follow key %llu",
+			       (unsigned long long)key, (unsigned long long)nb->last_key);
+	/* what bld_nb_push_value() does before its first value */
+	if (nb->nn == 1 && nb->nodes[0].nr_entries < half && (r = unshift_node(nb)))
+		return r;
+	while (n) {
+		size_t take, at;
+
+		/* ... and before every value: keep at most two nodes' worth queued */
+		while (nb->qlen >= twice)
+			if ((r = emit_values(nb, nb->max)))
+				return r;
+		take = twice - nb->qlen;
+		if (take > n)
+			take = (size_t)n;
+		if ((r = queue_reserve(nb, take)))
+			return r;
+		at = nb->qhead + nb->qlen;
+		for (size_t i = 0; i < take; i++) {
+			nb->qkeys[at + i] = key + i;
+			tm_put_le64(nb->qvals + (at + i) * 8, tm_bt_pack(data + i, time));
+		}
+		nb->qlen += take;
+		key += take;
+		data += take;
+		n -= take;
+	}
+	nb->have_last = 1;
+	nb->last_key = key - 1;
 	return 0;
 }
 

@@ -21,12 +21,15 @@
 /* ------------------------------------------------------------------ */
 /*
  * tm_rcmap: reference counts of nr_blocks blocks in 2 bits each, as the
- * on-disk bitmaps hold them (0, 1, 2, 3 = "see the overflow table"), in
- * chunks of TM_ENTRIES_PER_BITMAP entries allocated when first touched;
- * counts >= 3 live in a hash table.  Memory: 4 KiB per touched chunk plus
- * 16 bytes per block counted 3 or more - what the on-disk space map will
- * hold anyway.  A chunk is laid out exactly like a bitmap block (16-byte
- * header left zero), so it is written out with one copy.
+ * on-disk bitmaps hold them (0, 1, 2, 3 = "see the overflow"), in chunks
+ * of TM_ENTRIES_PER_BITMAP entries allocated when first touched.  A count
+ * of 3 or more is a byte of the chunk's overflow bytes (allocated when the
+ * chunk first has one), up to 254; 255 means "in the table", a hash of the
+ * few counts that large.  Memory: 4 KiB per touched chunk, 16 KiB more per
+ * chunk with a count >= 3, 16 bytes per count >= 255 - at most about 1.25
+ * bytes per block whatever the counts.  A chunk is laid out exactly like a
+ * bitmap block (16-byte header left zero), so it is written out with one
+ * copy.
  */
 struct rc_overflow {
 	uint64_t *keys;		/* UINT64_MAX = empty */
@@ -39,8 +42,10 @@ struct tm_rcmap {
 	uint64_t nr_blocks;
 	uint64_t nr_chunks;
 	uint8_t **chunks;	/* nr_chunks pointers, NULL = all zero */
-	struct rc_overflow ovf;
+	uint8_t **big;		/* per chunk: counts >= 3 (NULL = none) */
+	struct rc_overflow huge;	/* counts >= 255 */
 	uint64_t nr_allocated;	/* entries with a count > 0 */
+	uint64_t nr_overflow;	/* entries with a count >= 3 */
 };
 
 int tm_rcmap_init(struct tm_rcmap *m, uint64_t nr_blocks);
@@ -48,6 +53,12 @@ void tm_rcmap_free(struct tm_rcmap *m);
 uint32_t tm_rcmap_get(const struct tm_rcmap *m, uint64_t b);
 /* 0, -ENOMEM, -EOVERFLOW (count would pass UINT32_MAX), -ERANGE. */
 int tm_rcmap_inc(struct tm_rcmap *m, uint64_t b);
+/*
+ * tm_rcmap_inc() of blocks @b .. @b + @n - 1, in one pass per chunk; on
+ * failure *@failed is the block that could not be counted (those before it
+ * were).
+ */
+int tm_rcmap_inc_range(struct tm_rcmap *m, uint64_t b, uint64_t n, uint64_t *failed);
 /* 0 with *@now the new count; -EINVAL if the count is already 0. */
 int tm_rcmap_dec(struct tm_rcmap *m, uint64_t b, uint32_t *now);
 /* The chunk of bitmap @i (NULL: all zero). */
@@ -144,8 +155,18 @@ struct bld_nb {
 void bld_nb_init(struct bld_nb *nb, struct bld_out *out, uint32_t flags,
 		 uint32_t value_size, const struct bld_value_rc *rc);
 void bld_nb_free(struct bld_nb *nb);
+/* Empty again for another tree of the same kind, keeping the queue's memory. */
+void bld_nb_restart(struct bld_nb *nb);
 /* Keys must ascend strictly: -EINVAL (TM_RULE_KEY_ORDER) otherwise. */
 int bld_nb_push_value(struct bld_nb *nb, uint64_t key, const void *value);
+/*
+ * @n mapping values at once (a leaf builder of 8-byte values): keys @key..,
+ * data blocks @data.. at @time; the same as @n bld_nb_push_value() calls
+ * except that the values are not counted through nb->rc (the caller
+ * counts the data blocks, tm_rcmap_inc_range()).
+ */
+int bld_nb_push_mappings(struct bld_nb *nb, uint64_t key, uint64_t data, uint64_t n,
+			 uint32_t time);
 int bld_nb_push_nodes(struct bld_nb *nb, const struct bld_nsum *nodes, size_t n);
 /*
  * No more values: *@nodes (malloc'd, owned by the caller) and *@n, at

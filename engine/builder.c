@@ -30,9 +30,10 @@ enum state {
 	ST_FAILED,
 };
 
+/* A def: its name and leaves live in the builder's arenas (no malloc each). */
 struct def {
-	char *name;
-	struct bld_nsum *leaves;
+	size_t name;		/* offset in names */
+	size_t first_leaf;	/* index in def_leaves */
 	size_t nr_leaves;
 	uint64_t nr_mappings;
 };
@@ -56,6 +57,10 @@ struct tm_builder {
 
 	struct def *defs;
 	size_t nr_defs, defs_cap;
+	char *names;			/* the defs' names, NUL-terminated */
+	size_t names_len, names_cap;
+	struct bld_nsum *def_leaves;	/* the defs' leaves, one run per def */
+	size_t nr_def_leaves, def_leaves_cap;
 	size_t *def_slots;		/* hash of names -> index + 1; 0 = empty */
 	size_t def_slots_cap;
 
@@ -165,6 +170,16 @@ static size_t name_hash(const char *s)
 	return (size_t)(h ^ (h >> 29));
 }
 
+static const char *def_name(const struct tm_builder *b, const struct def *d)
+{
+	return b->names + d->name;
+}
+
+static const struct bld_nsum *def_leaves(const struct tm_builder *b, const struct def *d)
+{
+	return b->def_leaves + d->first_leaf;
+}
+
 static struct def *def_find(struct tm_builder *b, const char *name)
 {
 	size_t mask = b->def_slots_cap - 1, j;
@@ -172,44 +187,66 @@ static struct def *def_find(struct tm_builder *b, const char *name)
 	if (!b->def_slots_cap)
 		return NULL;
 	for (j = name_hash(name) & mask; b->def_slots[j]; j = (j + 1) & mask)
-		if (!strcmp(b->defs[b->def_slots[j] - 1].name, name))
+		if (!strcmp(def_name(b, &b->defs[b->def_slots[j] - 1]), name))
 			return &b->defs[b->def_slots[j] - 1];
 	return NULL;
 }
 
-static void def_slot_insert(size_t *slots, size_t cap, const struct def *defs, size_t idx)
+static void def_slot_insert(const struct tm_builder *b, size_t *slots, size_t cap, size_t idx)
 {
 	size_t j;
 
-	for (j = name_hash(defs[idx].name) & (cap - 1); slots[j]; j = (j + 1) & (cap - 1))
+	for (j = name_hash(def_name(b, &b->defs[idx])) & (cap - 1); slots[j];
+	     j = (j + 1) & (cap - 1))
 		;
 	slots[j] = idx + 1;
 }
 
-static int def_add(struct tm_builder *b, char *name, struct bld_nsum *leaves,
+/* Grow *@p (of *@cap elements of @size) to hold @need. */
+static int arena_reserve(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need)
+		ncap *= 2;
+	if (ncap > SIZE_MAX / size || !(q = realloc(*p, ncap * size)))
+		return -ENOMEM;
+	*p = q;
+	*cap = ncap;
+	return 0;
+}
+
+/* A def named @name with @n leaves (copied). */
+static int def_add(struct tm_builder *b, const char *name, const struct bld_nsum *leaves,
 		   size_t n, uint64_t nr_mappings)
 {
-	if (b->nr_defs == b->defs_cap) {
-		size_t ncap = b->defs_cap ? 2 * b->defs_cap : 16;
-		struct def *d = realloc(b->defs, ncap * sizeof(*d));
-		if (!d)
-			return -ENOMEM;
-		b->defs = d;
-		b->defs_cap = ncap;
-	}
+	size_t len = strlen(name) + 1;
+
+	if (arena_reserve((void **)&b->defs, &b->defs_cap, b->nr_defs + 1, sizeof(*b->defs)) ||
+	    arena_reserve((void **)&b->names, &b->names_cap, b->names_len + len, 1) ||
+	    arena_reserve((void **)&b->def_leaves, &b->def_leaves_cap, b->nr_def_leaves + n,
+			  sizeof(*b->def_leaves)))
+		return -ENOMEM;
 	if ((b->nr_defs + 1) * 2 > b->def_slots_cap) {
 		size_t ncap = b->def_slots_cap ? 2 * b->def_slots_cap : 64;
 		size_t *s = calloc(ncap, sizeof(*s));
 		if (!s)
 			return -ENOMEM;
 		for (size_t i = 0; i < b->nr_defs; i++)
-			def_slot_insert(s, ncap, b->defs, i);
+			def_slot_insert(b, s, ncap, i);
 		free(b->def_slots);
 		b->def_slots = s;
 		b->def_slots_cap = ncap;
 	}
-	b->defs[b->nr_defs] = (struct def){ name, leaves, n, nr_mappings };
-	def_slot_insert(b->def_slots, b->def_slots_cap, b->defs, b->nr_defs);
+	memcpy(b->names + b->names_len, name, len);
+	memcpy(b->def_leaves + b->nr_def_leaves, leaves, n * sizeof(*leaves));
+	b->defs[b->nr_defs] = (struct def){ b->names_len, b->nr_def_leaves, n, nr_mappings };
+	b->names_len += len;
+	b->nr_def_leaves += n;
+	def_slot_insert(b, b->def_slots, b->def_slots_cap, b->nr_defs);
 	b->nr_defs++;
 	return 0;
 }
@@ -258,7 +295,8 @@ static int sb_begin(void *ctx, const struct tm_ir_superblock *sb)
 
 static void section_begin(struct tm_builder *b)
 {
-	bld_nb_init(&b->nb, &b->out, TM_NODE_LEAF, TM_VSIZE_U64, &b->mapping_rc);
+	/* one node builder for every def and device: no queue allocated each */
+	bld_nb_restart(&b->nb);
 	b->cur_mappings = 0;
 	b->cur_have_last = 0;
 	b->cur_last = 0;
@@ -283,7 +321,6 @@ static int section_end(struct tm_builder *b, struct bld_nsum **leaves, size_t *n
 {
 	int r = bld_nb_complete(&b->nb, leaves, n);
 
-	bld_nb_free(&b->nb);
 	return r ? failed(b, r) : 0;
 }
 
@@ -298,10 +335,11 @@ static int def_end(void *ctx)
 		return b->state == ST_FAILED ? b->err.err : grammar(b, "the end of a def");
 	if ((r = section_end(b, &leaves, &n)))
 		return r;
-	if (def_add(b, b->cur_def, leaves, n, b->cur_mappings)) {
-		free(leaves);
+	r = def_add(b, b->cur_def, leaves, n, b->cur_mappings);
+	free(leaves);
+	if (r)
 		return nomem(b);
-	}
+	free(b->cur_def);
 	b->cur_def = NULL;
 	b->state = ST_SB;
 	return 0;
@@ -371,7 +409,7 @@ static int run_refused(struct tm_builder *b, const struct tm_ir_run *m);
 static int run(void *ctx, const struct tm_ir_run *m)
 {
 	struct tm_builder *b = ctx;
-	uint8_t v[8];
+	uint64_t bad;
 	int r;
 
 	if (b->state != ST_DEF && b->state != ST_DEV)
@@ -383,11 +421,13 @@ static int run(void *ctx, const struct tm_ir_run *m)
 	    (b->cur_have_last && m->origin_begin <= b->cur_last) ||
 	    m->length / tm_node_max_entries(TM_VSIZE_U64) > bld_nr_free(&b->out))
 		return run_refused(b, m);
-	for (uint64_t i = 0; i < m->length; i++) {
-		tm_put_le64(v, tm_bt_pack(m->data_begin + i, m->time));
-		if ((r = bld_nb_push_value(&b->nb, m->origin_begin + i, v)))
-			return failed(b, r);
-	}
+	if ((r = tm_rcmap_inc_range(&b->data, m->data_begin, m->length, &bad)))
+		return fail(b, r, r == -ENOMEM ? TM_RULE_NOMEM : TM_RULE_BAD_VALUE,
+			    "data block %llu: cannot count another reference",
+			    (unsigned long long)bad);
+	if ((r = bld_nb_push_mappings(&b->nb, m->origin_begin, m->data_begin, m->length,
+				      m->time)))
+		return failed(b, r);
 	b->cur_have_last = 1;
 	b->cur_last = m->origin_begin + (m->length - 1);
 	b->cur_mappings += m->length;
@@ -450,8 +490,8 @@ static int ref(void *ctx, const char *name)
 			    "device %llu: ref to an unknown def '%s'",
 			    (unsigned long long)b->cur_dev.dev_id, name);
 	if (d->nr_mappings) {
-		uint64_t first = d->leaves[0].first_key;
-		uint64_t last = d->leaves[d->nr_leaves - 1].last_key;
+		uint64_t first = def_leaves(b, d)[0].first_key;
+		uint64_t last = def_leaves(b, d)[d->nr_leaves - 1].last_key;
 		if (b->cur_have_last && first <= b->cur_last)
 			return fail(b, -EINVAL, TM_RULE_KEY_ORDER,
 				    "device %llu: def '%s' starts at virtual block %llu, which "
@@ -461,7 +501,7 @@ static int ref(void *ctx, const char *name)
 		b->cur_have_last = 1;
 		b->cur_last = last;
 	}
-	if ((r = bld_nb_push_nodes(&b->nb, d->leaves, d->nr_leaves)))
+	if ((r = bld_nb_push_nodes(&b->nb, def_leaves(b, d), d->nr_leaves)))
 		return failed(b, r);
 	b->cur_mappings += d->nr_mappings;
 	return 0;
@@ -517,7 +557,7 @@ static int release_defs(struct tm_builder *b)
 	for (size_t i = 0; i < b->nr_defs; i++) {
 		struct def *d = &b->defs[i];
 		for (size_t j = 0; j < d->nr_leaves; j++) {
-			uint64_t leaf = d->leaves[j].block;
+			uint64_t leaf = def_leaves(b, d)[j].block;
 			if ((r = bld_dec(&b->out, leaf, &freed)))
 				return r;
 			if (!freed)
@@ -574,6 +614,7 @@ int tm_builder_create(struct tm_bm *bm, const struct tm_builder_opts *opts,
 		return r;
 	}
 	b->out.e = &b->err;
+	bld_nb_init(&b->nb, &b->out, TM_NODE_LEAF, TM_VSIZE_U64, &b->mapping_rc);
 	/* no valid superblock until the very end */
 	memset(zero, 0, sizeof(zero));
 	if ((r = tm_bm_write(bm, 0, NULL, zero, e)) || (r = tm_bm_flush(bm, e))) {
@@ -646,11 +687,9 @@ void tm_builder_destroy(struct tm_builder *b)
 	if (!b)
 		return;
 	bld_nb_free(&b->nb);
-	for (size_t i = 0; i < b->nr_defs; i++) {
-		free(b->defs[i].name);
-		free(b->defs[i].leaves);
-	}
 	free(b->defs);
+	free(b->names);
+	free(b->def_leaves);
 	free(b->def_slots);
 	free(b->devs);
 	free(b->cur_def);

@@ -107,6 +107,8 @@ static void ovf_remove(struct rc_overflow *o, uint64_t k)
 /* ------------------------------------------------------------------ */
 /* tm_rcmap */
 
+#define BIG_HUGE 255u		/* a big count that is in the huge table */
+
 int tm_rcmap_init(struct tm_rcmap *m, uint64_t nr_blocks)
 {
 	memset(m, 0, sizeof(*m));
@@ -116,62 +118,76 @@ int tm_rcmap_init(struct tm_rcmap *m, uint64_t nr_blocks)
 	if (m->nr_chunks > SIZE_MAX / sizeof(*m->chunks))
 		return -ENOMEM;
 	m->chunks = calloc(m->nr_chunks ? m->nr_chunks : 1, sizeof(*m->chunks));
-	return m->chunks ? 0 : -ENOMEM;
+	m->big = calloc(m->nr_chunks ? m->nr_chunks : 1, sizeof(*m->big));
+	if (!m->chunks || !m->big) {
+		tm_rcmap_free(m);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void tm_rcmap_free(struct tm_rcmap *m)
 {
-	if (m->chunks)
-		for (uint64_t i = 0; i < m->nr_chunks; i++)
+	for (uint64_t i = 0; i < m->nr_chunks; i++) {
+		if (m->chunks)
 			free(m->chunks[i]);
+		if (m->big)
+			free(m->big[i]);
+	}
 	free(m->chunks);
-	free(m->ovf.keys);
-	free(m->ovf.vals);
+	free(m->big);
+	free(m->huge.keys);
+	free(m->huge.vals);
 	memset(m, 0, sizeof(*m));
 }
 
 uint32_t tm_rcmap_get(const struct tm_rcmap *m, uint64_t b)
 {
-	const uint8_t *c;
+	uint64_t ci = b / TM_ENTRIES_PER_BITMAP;
+	uint32_t i = (uint32_t)(b % TM_ENTRIES_PER_BITMAP);
 	unsigned v;
 
-	if (b >= m->nr_blocks)
+	if (b >= m->nr_blocks || !m->chunks[ci])
 		return 0;
-	c = m->chunks[b / TM_ENTRIES_PER_BITMAP];
-	if (!c)
-		return 0;
-	v = tm_bitmap_get(c, (uint32_t)(b % TM_ENTRIES_PER_BITMAP));
+	v = tm_bitmap_get(m->chunks[ci], i);
 	if (v < 3)
 		return v;
-	const uint32_t *p = ovf_find(&m->ovf, b);
-	return p ? *p : 3;
+	if (m->big[ci][i] != BIG_HUGE)
+		return m->big[ci][i];
+	const uint32_t *p = ovf_find(&m->huge, b);
+	return p ? *p : BIG_HUGE;
 }
 
 int tm_rcmap_inc(struct tm_rcmap *m, uint64_t b)
 {
+	uint64_t ci = b / TM_ENTRIES_PER_BITMAP;
+	uint32_t i = (uint32_t)(b % TM_ENTRIES_PER_BITMAP);
 	uint8_t **cp;
-	uint32_t i;
 	unsigned v;
 
 	if (b >= m->nr_blocks)
 		return -ERANGE;
-	cp = &m->chunks[b / TM_ENTRIES_PER_BITMAP];
+	cp = &m->chunks[ci];
 	if (!*cp && !(*cp = calloc(1, TM_BLOCK_SIZE)))
 		return -ENOMEM;
-	i = (uint32_t)(b % TM_ENTRIES_PER_BITMAP);
 	v = tm_bitmap_get(*cp, i);
-	if (v == 0) {
-		m->nr_allocated++;
-		tm_bitmap_set(*cp, i, 1);
-	} else if (v == 1) {
-		tm_bitmap_set(*cp, i, 2);
+	if (v < 2) {
+		m->nr_allocated += v == 0;
+		tm_bitmap_set(*cp, i, v + 1);
 	} else if (v == 2) {
-		int r = ovf_insert(&m->ovf, b, 3);
-		if (r)
-			return r;
+		if (!m->big[ci] && !(m->big[ci] = calloc(1, TM_ENTRIES_PER_BITMAP)))
+			return -ENOMEM;
+		m->big[ci][i] = 3;
+		m->nr_overflow++;
 		tm_bitmap_set(*cp, i, 3);
+	} else if (m->big[ci][i] < BIG_HUGE - 1) {
+		m->big[ci][i]++;
+	} else if (m->big[ci][i] == BIG_HUGE - 1) {
+		if (ovf_insert(&m->huge, b, BIG_HUGE))
+			return -ENOMEM;
+		m->big[ci][i] = BIG_HUGE;
 	} else {
-		uint32_t *p = ovf_find(&m->ovf, b);
+		uint32_t *p = ovf_find(&m->huge, b);
 		if (!p)
 			return -EINVAL;
 		if (*p == UINT32_MAX)
@@ -181,79 +197,121 @@ int tm_rcmap_inc(struct tm_rcmap *m, uint64_t b)
 	return 0;
 }
 
-int tm_rcmap_dec(struct tm_rcmap *m, uint64_t b, uint32_t *now)
+int tm_rcmap_inc_range(struct tm_rcmap *m, uint64_t b, uint64_t n, uint64_t *failed)
 {
-	uint8_t *c;
-	uint32_t i;
-	unsigned v;
-
-	if (b >= m->nr_blocks)
+	if (b >= m->nr_blocks || n > m->nr_blocks - b) {
+		*failed = b >= m->nr_blocks ? b : m->nr_blocks;
 		return -ERANGE;
-	c = m->chunks[b / TM_ENTRIES_PER_BITMAP];
-	if (!c)
-		return -EINVAL;
-	i = (uint32_t)(b % TM_ENTRIES_PER_BITMAP);
-	v = tm_bitmap_get(c, i);
-	if (v == 0)
-		return -EINVAL;
-	if (v < 3) {
-		tm_bitmap_set(c, i, v - 1);
-		if (v == 1)
-			m->nr_allocated--;
-		*now = v - 1;
-		return 0;
 	}
-	uint32_t *p = ovf_find(&m->ovf, b);
-	if (!p)
-		return -EINVAL;
-	if (*p <= 3) {
-		ovf_remove(&m->ovf, b);
-		tm_bitmap_set(c, i, 2);
-		*now = 2;
-	} else {
-		*now = --(*p);
+	while (n) {
+		uint8_t **cp = &m->chunks[b / TM_ENTRIES_PER_BITMAP];
+		uint32_t i = (uint32_t)(b % TM_ENTRIES_PER_BITMAP);
+		uint32_t end = n < TM_ENTRIES_PER_BITMAP - i ? i + (uint32_t)n : TM_ENTRIES_PER_BITMAP;
+
+		if (!*cp && !(*cp = calloc(1, TM_BLOCK_SIZE))) {
+			*failed = b;
+			return -ENOMEM;
+		}
+		n -= end - i;
+		/* a word of 32 entries at a time (tm_bitmap_get's bit order) */
+		while (i < end) {
+			uint8_t *wp = *cp + TM_BITMAP_HEADER_SIZE + 8 * (i / 32);
+			uint32_t wend = (i / 32 + 1) * 32 < end ? (i / 32 + 1) * 32 : end;
+			uint64_t w = tm_le64(wp);
+
+			for (; i < wend; i++, b++) {
+				unsigned bit = 2 * (i % 32);
+				unsigned hi = (unsigned)(w >> bit) & 1, lo = (unsigned)(w >> (bit + 1)) & 1;
+				int r;
+
+				if (!hi) {
+					/* 0 -> 1 or 1 -> 2: nearly all, in the bitmap alone */
+					m->nr_allocated += !lo;
+					w ^= (uint64_t)(lo ? 3 : 2) << bit;
+					continue;
+				}
+				tm_put_le64(wp, w);
+				if ((r = tm_rcmap_inc(m, b))) {
+					*failed = b;
+					return r;
+				}
+				w = tm_le64(wp);
+			}
+			tm_put_le64(wp, w);
+		}
 	}
 	return 0;
 }
 
-static int cmp_u64_idx(const void *a, const void *b, void *keys)
+int tm_rcmap_dec(struct tm_rcmap *m, uint64_t b, uint32_t *now)
 {
-	const uint64_t *k = keys;
-	uint64_t x = k[*(const size_t *)a], y = k[*(const size_t *)b];
-	return x < y ? -1 : x > y;
+	uint64_t ci = b / TM_ENTRIES_PER_BITMAP;
+	uint32_t i = (uint32_t)(b % TM_ENTRIES_PER_BITMAP);
+	uint8_t *c;
+	unsigned v;
+
+	if (b >= m->nr_blocks)
+		return -ERANGE;
+	if (!(c = m->chunks[ci]) || !(v = tm_bitmap_get(c, i)))
+		return -EINVAL;
+	if (v < 3) {
+		tm_bitmap_set(c, i, v - 1);
+		m->nr_allocated -= v == 1;
+		*now = v - 1;
+		return 0;
+	}
+	if (m->big[ci][i] == BIG_HUGE) {
+		uint32_t *p = ovf_find(&m->huge, b);
+		if (!p)
+			return -EINVAL;
+		if (*p > BIG_HUGE) {
+			*now = --(*p);
+			return 0;
+		}
+		ovf_remove(&m->huge, b);
+		m->big[ci][i] = BIG_HUGE - 1;
+	} else if (m->big[ci][i] > 3) {
+		m->big[ci][i]--;
+	} else {
+		m->big[ci][i] = 0;
+		m->nr_overflow--;
+		tm_bitmap_set(c, i, 2);
+	}
+	*now = tm_rcmap_get(m, b);
+	return 0;
 }
 
 int tm_rcmap_overflow(const struct tm_rcmap *m, uint64_t **keys,
 		      uint32_t **vals, size_t *n)
 {
-	const struct rc_overflow *o = &m->ovf;
-	size_t *idx = NULL, k = 0;
 	uint64_t *ks = NULL;
 	uint32_t *vs = NULL;
+	size_t k = 0;
 
 	*keys = NULL;
 	*vals = NULL;
 	*n = 0;
-	if (!o->n)
+	if (!m->nr_overflow)
 		return 0;
-	idx = malloc(o->n * sizeof(*idx));
-	ks = malloc(o->n * sizeof(*ks));
-	vs = malloc(o->n * sizeof(*vs));
-	if (!idx || !ks || !vs) {
-		free(idx);
+	ks = malloc(m->nr_overflow * sizeof(*ks));
+	vs = malloc(m->nr_overflow * sizeof(*vs));
+	if (!ks || !vs) {
 		free(ks);
 		free(vs);
 		return -ENOMEM;
 	}
-	for (size_t j = 0; j < o->cap; j++)
-		if (o->keys[j] != OVF_EMPTY)
-			idx[k++] = j;
-	qsort_r(idx, k, sizeof(*idx), cmp_u64_idx, o->keys);
-	for (size_t j = 0; j < k; j++) {
-		ks[j] = o->keys[idx[j]];
-		vs[j] = o->vals[idx[j]];
+	/* in block order: the chunks with big counts, entry by entry */
+	for (uint64_t ci = 0; ci < m->nr_chunks && k < m->nr_overflow; ci++) {
+		if (!m->big[ci])
+			continue;
+		for (uint32_t i = 0; i < TM_ENTRIES_PER_BITMAP && k < m->nr_overflow; i++) {
+			uint64_t b = ci * TM_ENTRIES_PER_BITMAP + i;
+			if (m->big[ci][i]) {
+				ks[k] = b;
+				vs[k++] = tm_rcmap_get(m, b);
+			}
+		}
 	}
-	free(idx);
 	*keys = ks;
 	*vals = vs;
 	*n = k;

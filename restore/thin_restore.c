@@ -2,8 +2,8 @@
  * thin_restore - write new thin-provisioning metadata from thin_dump XML;
  * command-line compatible with thin-provisioning-tools 1.1.0.
  *
- * The XML reader (xml_read.c) feeds the engine's metadata builder
- * (thinmeta/builder.h).  The output must exist and is never grown; its
+ * The XML reader (xml_read.c; on several threads, xml_par.c) feeds the
+ * engine's metadata builder (thinmeta/builder.h).  The output must exist and is never grown; its
  * superblock is zeroed before anything else and written last, so a restore
  * that fails leaves no valid metadata behind.
  */
@@ -97,6 +97,30 @@ static void progress_end(struct progress *p)
 }
 
 /* ------------------------------------------------------------------ */
+/*
+ * For tests: THIN_RESTORE_THREADS (parser threads; 1 = one expat parser
+ * reading in turn) and THIN_RESTORE_PIECE (bytes per piece) override the
+ * reader's choices, THIN_RESTORE_EXPAT_ONLY=1 turns the canonical-line
+ * fast path off; THIN_RESTORE_STATS prints what the reader did on stderr.  Not in --help: they change nothing but speed.
+ */
+static void reader_knobs(struct xml_read_opts *o)
+{
+	const char *s;
+	char *end;
+
+	if ((s = getenv("THIN_RESTORE_THREADS")) && *s) {
+		unsigned long v = strtoul(s, &end, 10);
+		if (!*end && v >= 1 && v <= 64)
+			o->threads = (unsigned)v;
+	}
+	if ((s = getenv("THIN_RESTORE_EXPAT_ONLY")) && !strcmp(s, "1"))
+		o->expat_only = 1;
+	if ((s = getenv("THIN_RESTORE_PIECE")) && *s) {
+		unsigned long long v = strtoull(s, &end, 10);
+		if (!*end && v >= 1)
+			o->piece_bytes = v;
+	}
+}
 
 static int open_input(const char *path, struct stat *st)
 {
@@ -219,7 +243,8 @@ int main(int argc, char **argv)
 
 	struct tm_ir_sink sink;
 	struct progress prog = { (uint64_t)in_st.st_size, -1, 0 };
-	struct xml_read_opts ropts = { NULL, NULL };
+	struct xml_read_stats rstats;
+	struct xml_read_opts ropts = { NULL, NULL, 0, 0, &rstats, 0 };
 	struct xml_error xerr;
 	tm_builder_sink(b, &sink);
 	if (!quiet && isatty(STDERR_FILENO) && S_ISREG(in_st.st_mode) &&
@@ -227,8 +252,14 @@ int main(int argc, char **argv)
 		ropts.progress = progress_cb;
 		ropts.progress_ctx = &prog;
 	}
-	r = xml_read(in_fd, &sink, &ropts, &xerr);
+	reader_knobs(&ropts);
+	r = xml_read_parallel(in_fd, &sink, &ropts, &xerr);
 	progress_end(&prog);
+	if (getenv("THIN_RESTORE_STATS"))
+		fprintf(stderr, "%s: reader: %u threads, %llu pieces, %llu bytes as canonical "
+			"lines, re-read: %s%llu\n", tool_name, rstats.threads,
+			(unsigned long long)rstats.pieces, (unsigned long long)rstats.fast_bytes,
+			rstats.reread ? "after " : "no ", (unsigned long long)rstats.reread_skip);
 	if (r) {
 		const struct tm_error *be = tm_builder_error(b);
 		if (xerr.io_err)

@@ -6,6 +6,10 @@
  * element is checked against a table of its attributes.  The first problem
  * stops the parser and is reported with the line and column of the element
  * (or of expat's error).
+ *
+ * The same reader parses pieces of a document for xml_par.c: a synthetic
+ * prefix puts it in the middle of a document (no events), a synthetic
+ * suffix checks the piece ended where the next one starts.
  */
 #include <errno.h>
 #include <expat.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "xml_read.h"
@@ -29,6 +34,8 @@ struct reader {
 	enum where leaf_parent;		/* W_DEF or W_DEV, inside a W_LEAF */
 	const char *leaf_name;		/* "single_mapping", ... */
 	int failed;
+	int synth;			/* feeding synthetic tags: no events */
+	int foreign_encoding;		/* <?xml encoding="..."?> not UTF-8 */
 };
 
 /* ------------------------------------------------------------------ */
@@ -135,30 +142,37 @@ struct attr_vals {
 	int present[MAX_ATTRS];
 };
 
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /*
  * A decimal number: digits only, after the whitespace XML Schema's
  * collapse would remove (so xsd:unsignedLong and we agree); no sign.
+ * -1: not a number; -2: more than 64 bits (found before any later
+ * non-digit, as a left-to-right reading finds it).
  */
 static int parse_num(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
-	const char *end;
+	int digits = 0;
 
-	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+	while (is_space(*s))
 		s++;
-	end = s + strlen(s);
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
-		end--;
-	if (s == end)
-		return -1;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
+	for (; (unsigned)(*s - '0') < 10; s++, digits++) {
 		unsigned d = (unsigned)(*s - '0');
-		if (v > (UINT64_MAX - d) / 10)
+		/* 19 digits always fit in 64 bits */
+		if (digits >= 19 && (__builtin_mul_overflow(v, 10, &v) ||
+				     __builtin_add_overflow(v, d, &v)))
 			return -2;
-		v = v * 10 + d;
+		if (digits < 19)
+			v = v * 10 + d;
 	}
+	while (is_space(*s))
+		s++;
+	if (!digits || *s)
+		return -1;
 	*out = v;
 	return 0;
 }
@@ -167,11 +181,17 @@ static int parse_num(const char *s, uint64_t *out)
 static int get_attrs(struct reader *r, const char *elem, const XML_Char **atts,
 		     const struct attr_spec *spec, struct attr_vals *v)
 {
-	memset(v, 0, sizeof(*v));
-	for (; atts[0]; atts += 2) {
-		int i;
-		for (i = 0; spec[i].name && strcmp(spec[i].name, atts[0]); i++)
-			;
+	int nspec = 0, pos = 0;
+
+	while (spec[nspec].name)
+		nspec++;
+	memset(v->present, 0, sizeof(v->present));
+	for (; atts[0]; atts += 2, pos++) {
+		int i = pos;
+		/* thin_dump writes the attributes in the table's order */
+		if (i >= nspec || strcmp(spec[i].name, atts[0]))
+			for (i = 0; spec[i].name && strcmp(spec[i].name, atts[0]); i++)
+				;
 		if (!spec[i].name) {
 			xml_fail(r, "unknown attribute '%s' in <%s>", atts[0], elem);
 			return -1;
@@ -198,8 +218,12 @@ static int get_attrs(struct reader *r, const char *elem, const XML_Char **atts,
 			return -1;
 		}
 	}
-	for (int i = 0; spec[i].name; i++)
-		if (spec[i].required && !v->present[i]) {
+	for (int i = 0; i < nspec; i++)
+		if (!v->present[i]) {
+			v->num[i] = 0;
+			v->str[i] = NULL;
+			if (!spec[i].required)
+				continue;
 			xml_fail(r, "<%s> has no %s attribute", elem, spec[i].name);
 			return -1;
 		}
@@ -209,16 +233,27 @@ static int get_attrs(struct reader *r, const char *elem, const XML_Char **atts,
 /* ------------------------------------------------------------------ */
 /* Elements */
 
-static const char *const known[] = {
-	"superblock", "def", "device", "ref", "single_mapping", "range_mapping", NULL,
-};
+enum elem { E_OTHER, E_SUPERBLOCK, E_DEF, E_DEVICE, E_REF, E_SINGLE, E_RANGE };
 
-static int is_known(const char *name)
+/* Which element @name is: one comparison, picked by the first letter. */
+static enum elem elem_kind(const char *name)
 {
-	for (int i = 0; known[i]; i++)
-		if (!strcmp(known[i], name))
-			return 1;
-	return 0;
+	switch (name[0]) {
+	case 's':
+		if (!strcmp(name, "single_mapping"))
+			return E_SINGLE;
+		return strcmp(name, "superblock") ? E_OTHER : E_SUPERBLOCK;
+	case 'r':
+		if (!strcmp(name, "range_mapping"))
+			return E_RANGE;
+		return strcmp(name, "ref") ? E_OTHER : E_REF;
+	case 'd':
+		if (!strcmp(name, "device"))
+			return E_DEVICE;
+		return strcmp(name, "def") ? E_OTHER : E_DEF;
+	default:
+		return E_OTHER;
+	}
 }
 
 static void misplaced(struct reader *r, const char *name)
@@ -232,7 +267,7 @@ static void misplaced(struct reader *r, const char *name)
 		[W_AFTER] = "after </superblock>",
 	};
 
-	if (!is_known(name))
+	if (elem_kind(name) == E_OTHER)
 		xml_fail(r, "unknown element <%s>", name);
 	else if (r->where == W_LEAF)
 		xml_fail(r, "<%s> is not allowed inside <%s>", name, r->leaf_name);
@@ -299,12 +334,13 @@ static void enter_leaf(struct reader *r, const char *name)
 	r->where = W_LEAF;
 }
 
-static void start_mapping(struct reader *r, const char *name, const XML_Char **atts)
+static void start_mapping(struct reader *r, enum elem kind, const XML_Char **atts)
 {
 	struct tm_ir_run m;
 	struct attr_vals v;
+	const char *name = kind == E_SINGLE ? "single_mapping" : "range_mapping";
 
-	if (!strcmp(name, "single_mapping")) {
+	if (kind == E_SINGLE) {
 		if (get_attrs(r, name, atts, single_attrs, &v))
 			return;
 		m.origin_begin = v.num[SM_ORIGIN];
@@ -338,42 +374,69 @@ static void start_ref(struct reader *r, const XML_Char **atts)
 		sink_failed(r, e);
 }
 
+/* A synthetic tag of a piece's prefix or suffix: context, no events. */
+static void synth_start(struct reader *r, enum elem kind)
+{
+	if (kind == E_SUPERBLOCK && r->where == W_TOP)
+		r->where = W_SB;
+	else if (kind == E_DEVICE && r->where == W_SB)
+		r->where = W_DEV;
+	else if (kind == E_DEF && r->where == W_SB)
+		r->where = W_DEF;
+	else
+		xml_fail(r, "bad synthetic context");
+}
+
+static void synth_end(struct reader *r)
+{
+	if (r->where == W_DEV || r->where == W_DEF)
+		r->where = W_SB;
+	else if (r->where == W_SB)
+		r->where = W_AFTER;
+	else
+		xml_fail(r, "a piece ends in the wrong context");
+}
+
 static void XMLCALL on_start(void *ctx, const XML_Char *name, const XML_Char **atts)
 {
 	struct reader *r = ctx;
-	int mapping = !strcmp(name, "single_mapping") || !strcmp(name, "range_mapping");
+	enum elem kind = elem_kind(name);
 
 	if (r->failed)
 		return;
+	if (r->synth) {
+		synth_start(r, kind);
+		return;
+	}
 	switch (r->where) {
 	case W_TOP:
-		if (!strcmp(name, "superblock")) {
+		if (kind == E_SUPERBLOCK) {
 			start_superblock(r, atts);
 			return;
 		}
 		break;
 	case W_SB:
-		if (!strcmp(name, "device")) {
+		if (kind == E_DEVICE) {
 			start_device(r, atts);
 			return;
 		}
-		if (!strcmp(name, "def")) {
+		if (kind == E_DEF) {
 			start_def(r, atts);
 			return;
 		}
 		break;
 	case W_DEF:
-		if (mapping) {
-			start_mapping(r, name, atts);
+		if (kind == E_SINGLE || kind == E_RANGE) {
+			start_mapping(r, kind, atts);
 			return;
 		}
 		break;
 	case W_DEV:
-		if (mapping) {
-			start_mapping(r, name, atts);
+		if (kind == E_SINGLE || kind == E_RANGE) {
+			start_mapping(r, kind, atts);
 			return;
 		}
-		if (!strcmp(name, "ref")) {
+		if (kind == E_REF) {
 			start_ref(r, atts);
 			return;
 		}
@@ -393,6 +456,10 @@ static void XMLCALL on_end(void *ctx, const XML_Char *name)
 	(void)name;	/* expat has matched it with its start tag */
 	if (r->failed)
 		return;
+	if (r->synth) {
+		synth_end(r);
+		return;
+	}
 	switch (r->where) {
 	case W_LEAF:
 		r->where = r->leaf_parent;
@@ -484,6 +551,29 @@ static int expat_error(struct reader *r, int at_eof)
 	return -1;
 }
 
+static void XMLCALL on_xmldecl(void *ctx, const XML_Char *version,
+			       const XML_Char *encoding, int standalone)
+{
+	struct reader *r = ctx;
+
+	(void)version;
+	(void)standalone;
+	if (encoding && strcasecmp(encoding, "UTF-8"))
+		r->foreign_encoding = 1;
+}
+
+/* A fresh or reset parser: our handlers, no DTD processing. */
+static void setup(struct reader *r)
+{
+	XML_SetUserData(r->p, r);
+	XML_SetElementHandler(r->p, on_start, on_end);
+	XML_SetCharacterDataHandler(r->p, on_text);
+	XML_SetStartDoctypeDeclHandler(r->p, on_doctype);
+	XML_SetEntityDeclHandler(r->p, on_entity);
+	XML_SetXmlDeclHandler(r->p, on_xmldecl);
+	XML_SetParamEntityParsing(r->p, XML_PARAM_ENTITY_PARSING_NEVER);
+}
+
 int xml_read(int fd, const struct tm_ir_sink *sink,
 	     const struct xml_read_opts *opts, struct xml_error *err)
 {
@@ -501,12 +591,7 @@ int xml_read(int fd, const struct tm_ir_sink *sink,
 		snprintf(err->msg, sizeof(err->msg), "out of memory");
 		return -1;
 	}
-	XML_SetUserData(r.p, &r);
-	XML_SetElementHandler(r.p, on_start, on_end);
-	XML_SetCharacterDataHandler(r.p, on_text);
-	XML_SetStartDoctypeDeclHandler(r.p, on_doctype);
-	XML_SetEntityDeclHandler(r.p, on_entity);
-	XML_SetParamEntityParsing(r.p, XML_PARAM_ENTITY_PARSING_NEVER);
+	setup(&r);
 
 	for (;;) {
 		void *buf = XML_GetBuffer(r.p, CHUNK);
@@ -545,4 +630,268 @@ int xml_read(int fd, const struct tm_ir_sink *sink,
 out:
 	XML_ParserFree(r.p);
 	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * Canonical lines.  thin_dump writes one element per line: blanks, the
+ * element with its attributes in the order of the tables above, each
+ * value plain digits (or, for names, printable ASCII that needs no
+ * decoding), and a newline.  Such a line is well-formed on its own and
+ * means exactly one event, checked against the same tables; xml_lines()
+ * gives those events without expat (and passes over blank lines) and stops
+ * at the first line that is anything else, out of range included, for
+ * expat to read from there.
+ */
+#define MAX_CANON_NAME 255
+
+static const struct attr_spec no_attrs[] = {
+	{ NULL, A_STR, 0, 0, 0 },
+};
+
+struct canon {
+	uint64_t num[MAX_ATTRS];
+	char name[MAX_CANON_NAME + 1];
+};
+
+/* Taken as it is by expat in a "quoted" attribute value. */
+static int plain_char(char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '<' && c != '&' && c != '"';
+}
+
+/*
+ * @s just after '<': @elem, the attributes of @spec in order (` a="v"`),
+ * then @close.  The position after @close, or NULL.
+ */
+static const char *canon_tag(const char *s, const char *end, const char *elem,
+			     const struct attr_spec *spec, const char *close, struct canon *c)
+{
+	for (; *elem; elem++, s++)
+		if (s >= end || *s != *elem)
+			return NULL;
+	for (int i = 0; spec[i].name; i++) {
+		const char *n = spec[i].name;
+
+		if (s >= end || *s++ != ' ')
+			return NULL;
+		for (; *n; n++, s++)
+			if (s >= end || *s != *n)
+				return NULL;
+		if (end - s < 2 || s[0] != '=' || s[1] != '"')
+			return NULL;
+		s += 2;
+		if (spec[i].type == A_NUM) {
+			uint64_t v = 0;
+			int digits = 0;
+			for (; s < end && (unsigned)(*s - '0') < 10; s++) {
+				if (++digits > 19)	/* 19 digits always fit */
+					return NULL;
+				v = v * 10 + (unsigned)(*s - '0');
+			}
+			if (!digits || v < spec[i].min || v > spec[i].max)
+				return NULL;
+			c->num[i] = v;
+		} else {
+			const char *b = s;
+			while (s < end && plain_char(*s))
+				s++;
+			if (s == b || s - b > MAX_CANON_NAME)
+				return NULL;
+			memcpy(c->name, b, (size_t)(s - b));
+			c->name[s - b] = 0;
+		}
+		if (s >= end || *s++ != '"')
+			return NULL;
+	}
+	for (; *close; close++, s++)
+		if (s >= end || *s != *close)
+			return NULL;
+	return s;
+}
+
+size_t xml_lines(const char *buf, size_t len, enum xml_ctx *ctx,
+		 const struct tm_ir_sink *sink, int *sink_err)
+{
+	const char *p = buf, *end = buf + len;
+	struct canon c;
+	int e = 0;
+
+	*sink_err = 0;
+	while (p < end) {
+		const char *s = p, *next = NULL;
+
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s < end && *s == '\n' && *ctx != XML_CTX_DOC) {
+			p = s + 1;	/* a blank line: whitespace, no event */
+			continue;
+		}
+		if (s >= end || *s++ != '<')
+			break;
+		switch (*ctx) {
+		case XML_CTX_DEV:
+		case XML_CTX_DEF:
+			if ((next = canon_tag(s, end, "range_mapping", range_attrs, "/>\n", &c))) {
+				struct tm_ir_run m = { c.num[RM_ORIGIN], c.num[RM_DATA],
+						       c.num[RM_LENGTH], (uint32_t)c.num[RM_TIME] };
+				e = sink->run(sink->ctx, &m);
+			} else if ((next = canon_tag(s, end, "single_mapping", single_attrs,
+						     "/>\n", &c))) {
+				struct tm_ir_run m = { c.num[SM_ORIGIN], c.num[SM_DATA], 1,
+						       (uint32_t)c.num[SM_TIME] };
+				e = sink->run(sink->ctx, &m);
+			} else if (*ctx == XML_CTX_DEV &&
+				   (next = canon_tag(s, end, "ref", name_attrs, "/>\n", &c))) {
+				e = sink->ref(sink->ctx, c.name);
+			} else if (*ctx == XML_CTX_DEV &&
+				   (next = canon_tag(s, end, "/device", no_attrs, ">\n", &c))) {
+				e = sink->device_end(sink->ctx);
+				*ctx = XML_CTX_SB;
+			} else if (*ctx == XML_CTX_DEF &&
+				   (next = canon_tag(s, end, "/def", no_attrs, ">\n", &c))) {
+				e = sink->def_end(sink->ctx);
+				*ctx = XML_CTX_SB;
+			}
+			break;
+		case XML_CTX_SB:
+			if ((next = canon_tag(s, end, "device", dev_attrs, ">\n", &c))) {
+				struct tm_ir_device d = { c.num[DEV_ID], c.num[DEV_MAPPED],
+							  c.num[DEV_TRANS],
+							  (uint32_t)c.num[DEV_CTIME],
+							  (uint32_t)c.num[DEV_STIME] };
+				e = sink->device_begin(sink->ctx, &d);
+				*ctx = XML_CTX_DEV;
+			} else if ((next = canon_tag(s, end, "def", name_attrs, ">\n", &c))) {
+				e = sink->def_begin(sink->ctx, c.name);
+				*ctx = XML_CTX_DEF;
+			}
+			break;
+		case XML_CTX_DOC:
+			break;
+		}
+		if (!next)
+			break;
+		p = next;
+		if (e) {
+			*sink_err = e;
+			break;
+		}
+	}
+	return (size_t)(p - buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pieces */
+
+struct xml_piece {
+	struct reader r;
+	struct xml_error scratch;	/* messages nobody reads */
+	int expat_failed;
+};
+
+static const char *const prefixes[] = {
+	[XML_CTX_DOC] = "",
+	[XML_CTX_SB] = "<superblock>",
+	[XML_CTX_DEV] = "<superblock><device>",
+	[XML_CTX_DEF] = "<superblock><def>",
+};
+
+static const char *const suffixes[] = {
+	[XML_CTX_DOC] = "",
+	[XML_CTX_SB] = "</superblock>",
+	[XML_CTX_DEV] = "</device></superblock>",
+	[XML_CTX_DEF] = "</def></superblock>",
+};
+
+static const enum where ctx_where[] = {
+	[XML_CTX_DOC] = W_TOP,
+	[XML_CTX_SB] = W_SB,
+	[XML_CTX_DEV] = W_DEV,
+	[XML_CTX_DEF] = W_DEF,
+};
+
+struct xml_piece *xml_piece_new(const struct tm_ir_sink *sink)
+{
+	struct xml_piece *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	if (!(p->r.p = XML_ParserCreate(NULL))) {
+		free(p);
+		return NULL;
+	}
+	p->r.sink = sink;
+	p->r.err = &p->scratch;
+	return p;
+}
+
+void xml_piece_free(struct xml_piece *p)
+{
+	if (!p)
+		return;
+	XML_ParserFree(p->r.p);
+	free(p);
+}
+
+static int piece_parse(struct xml_piece *p, const char *buf, size_t len, int final)
+{
+	if (XML_Parse(p->r.p, buf, (int)len, final) != XML_STATUS_OK)
+		p->expat_failed = 1;
+	return p->expat_failed || p->r.failed ? -1 : 0;
+}
+
+int xml_piece_begin(struct xml_piece *p, enum xml_ctx ctx)
+{
+	struct reader *r = &p->r;
+
+	/* the start of the document is detected as xml_read() detects it */
+	if (!XML_ParserReset(r->p, ctx == XML_CTX_DOC ? NULL : "UTF-8"))
+		return -1;
+	setup(r);
+	r->where = W_TOP;
+	r->failed = 0;
+	r->foreign_encoding = 0;
+	p->expat_failed = 0;
+	if (ctx == XML_CTX_DOC)
+		return 0;
+	r->synth = 1;
+	piece_parse(p, prefixes[ctx], strlen(prefixes[ctx]), 0);
+	r->synth = 0;
+	return r->where == ctx_where[ctx] && !p->expat_failed && !r->failed ? 0 : -1;
+}
+
+int xml_piece_feed(struct xml_piece *p, const char *buf, size_t len, int final)
+{
+	const size_t max = (size_t)1 << 30;	/* XML_Parse takes an int */
+
+	while (len > max) {
+		if (piece_parse(p, buf, max, 0))
+			return -1;
+		buf += max;
+		len -= max;
+	}
+	return piece_parse(p, buf, len, final);
+}
+
+int xml_piece_end(struct xml_piece *p, enum xml_ctx next)
+{
+	struct reader *r = &p->r;
+
+	if (next == XML_CTX_DOC || p->expat_failed || r->failed || r->where != ctx_where[next])
+		return -1;
+	r->synth = 1;
+	piece_parse(p, suffixes[next], strlen(suffixes[next]), 1);
+	r->synth = 0;
+	return !p->expat_failed && !r->failed && r->where == W_AFTER ? 0 : -1;
+}
+
+int xml_piece_done(struct xml_piece *p)
+{
+	return !p->expat_failed && !p->r.failed && p->r.where == W_AFTER ? 0 : -1;
+}
+
+int xml_piece_foreign_encoding(const struct xml_piece *p)
+{
+	return p->r.foreign_encoding;
 }

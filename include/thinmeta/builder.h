@@ -33,9 +33,11 @@
  * metadata space is -ENOSPC (TM_RULE_TOO_SMALL).
  *
  * Memory: the data space map's counts in 2 bits per data block, allocated
- * per 16320-block bitmap when touched, plus a table entry per block
- * counted 3 or more; a few words per leaf and per device.  Nothing grows
- * with the number of mappings beyond that.
+ * per 16320-block bitmap when touched, plus a byte per block of each
+ * bitmap holding a count of 3 or more (a table entry per count >= 255);
+ * 32 bytes per leaf of the tree being built and of every def, a def's
+ * name; a few words per device.  Nothing grows with the number of
+ * mappings beyond that.
  */
 #ifndef THINMETA_BUILDER_H
 #define THINMETA_BUILDER_H

@@ -452,6 +452,173 @@ t_out_of_space() {   # a pool that does not fit the output
 }
 tcase "bad.out-of-metadata-space" t_out_of_space
 
+# ------------------------------------------------------------ the parallel reader
+# A regular file is cut into pieces parsed on several threads (thin_dump's
+# own lines without expat, anything else with expat), the builder fed in
+# document order.  THIN_RESTORE_THREADS=1 reads with one expat parser in turn;
+# THIN_RESTORE_PIECE sets the piece size, THIN_RESTORE_EXPAT_ONLY=1 turns the
+# canonical-line path off, THIN_RESTORE_STATS=1 prints what the reader did.
+# Whatever the cutting, the output bytes and every error message must be
+# those of the one-parser reading.
+
+# par_restore XML OUT THREADS PIECE [EXPAT_ONLY [SIZE]]: sets STATS and RC;
+# stderr without the statistics line is in $T/par.err.
+par_restore() {
+    local xml=$1 out=$2 threads=$3 piece=$4 expat=${5:-0} size=${6:-$SIZE}
+    rm -f "$out"
+    truncate -s "$size" "$out" || fail "cannot create $out"
+    run env THIN_RESTORE_STATS=1 THIN_RESTORE_THREADS="$threads" THIN_RESTORE_PIECE="$piece" \
+        THIN_RESTORE_EXPAT_ONLY="$expat" "$BIN/thin_restore" -i "$xml" -o "$out"
+    STATS=$(grep 'reader:' "$STDERR")
+    grep -v 'reader:' "$STDERR" >"$T/par.err"
+    [ -n "$STATS" ] || fail "THIN_RESTORE_STATS printed nothing"
+}
+
+stat_of() {   # FIELD-NAME: the number before it in $STATS
+    printf '%s\n' "$STATS" | sed -n "s/.* \\([0-9][0-9]*\\) $1.*/\\1/p"
+}
+
+# KEY: the same bytes from one parser and from many pieces on 2 or 3 threads
+t_par_same() {
+    local key=$1 size cfg
+    need_bin thin_restore
+    shape_xml "$key"
+    size=$(shape_size "$key")
+    par_restore "$XML" "$T/seq.meta" 1 0 0 "$size"
+    [ "$RC" -eq 0 ] || fail "one-parser restore failed: $(cat "$T/par.err")"
+    [[ $STATS == *" 1 threads"* ]] || fail "THIN_RESTORE_THREADS=1 used threads: $STATS"
+    for cfg in "2 1 0" "2 997 0" "2 65536 0" "3 4096 0" "2 997 1" "2 1 1"; do
+        # shellcheck disable=SC2086
+        set -- $cfg
+        par_restore "$XML" "$T/par.meta" "$1" "$2" "$3" "$size"
+        [ "$RC" -eq 0 ] || fail "restore with $cfg failed: $(cat "$T/par.err")"
+        [ ! -s "$T/par.err" ] || fail "restore with $cfg printed: $(head -c 300 "$T/par.err")"
+        [[ $STATS == *"re-read: no"* ]] || fail "threads/piece/expat-only $cfg fell back: $STATS"
+        if [ "$(wc -l <"$XML")" -gt 3 ]; then
+            [ "$(stat_of pieces)" -gt 1 ] || fail "threads/piece/expat-only $cfg: one piece: $STATS"
+        fi
+        if [ "$3" = 0 ] && [ "$(wc -l <"$XML")" -gt 3 ]; then
+            [ "$(stat_of bytes)" -gt 0 ] || fail "no canonical line read without expat: $STATS"
+        fi
+        cmp -s "$T/seq.meta" "$T/par.meta" ||
+            fail "threads/piece/expat-only $cfg wrote other bytes than one parser"
+    done
+}
+while IFS='|' read -r key _; do
+    tcase "$key.parallel-same-bytes" t_par_same "$key"
+done <<<"$SHAPES"
+
+# The base document of the error and odd-document cases: defs, refs, devices.
+par_base() {
+    gen_xml "$T/base.xml" --dialect 1.x --devices 3 --snapshots 3 --mappings-per-device 400 \
+        --share-chunk 50 --share-fraction 0.5 --seed 21
+}
+
+# par_same_error LINE: bad.xml fails alike with one parser and with pieces
+# (LINE: the line the message must name, an ERE)
+par_same_error() {
+    local line=$1 cfg
+    par_restore "$T/bad.xml" "$T/seq.meta" 1 0 0 1M
+    [ "$RC" -ne 0 ] && [ "$RC" -ne 2 ] || fail "one parser: exit $RC"
+    [ "$(wc -l <"$T/par.err")" -eq 1 ] || fail "one parser: not one line: $(cat "$T/par.err")"
+    grep -Eq "bad\\.xml:$line:[0-9]+: " "$T/par.err" ||
+        fail "one parser does not name line $line: $(cat "$T/par.err")"
+    cp "$T/par.err" "$T/seq.err"
+    for cfg in "2 1 0" "2 600 0" "2 4096 0" "2 600 1" "3 50 0"; do
+        # shellcheck disable=SC2086
+        set -- $cfg
+        par_restore "$T/bad.xml" "$T/par.meta" "$1" "$2" "$3" 1M
+        [ "$RC" -ne 0 ] && [ "$RC" -ne 2 ] || fail "threads/piece/expat-only $cfg: exit $RC"
+        cmp -s "$T/seq.err" "$T/par.err" ||
+            fail "threads/piece/expat-only $cfg: '$(cat "$T/par.err")' instead of '$(cat "$T/seq.err")'"
+        [ "$(head -c 4096 "$T/par.meta" | tr -d '\0' | wc -c)" -eq 0 ] ||
+            fail "threads/piece/expat-only $cfg left a superblock"
+    done
+}
+
+# PYTHON: bad.xml is base.xml's lines L changed by the code, which sets E to
+# the line the error must name (1-based; 0: any).  Helpers: first(s, k) is
+# the index of the first line at or after index k that contains s.
+t_par_bad() {
+    local line
+    need_bin thin_restore
+    need_cmd python3
+    par_base
+    line=$(python3 - "$T/base.xml" "$T/bad.xml" "$1" <<'PY'
+import re, sys
+L = open(sys.argv[1]).read().split('\n')
+def first(s, k=0):
+    return next(i for i in range(k, len(L)) if s in L[i])
+E = 0
+exec(sys.argv[3])
+open(sys.argv[2], 'w').write('\n'.join(L))
+print(E)
+PY
+) || fail "cannot edit the XML"
+    [ "$line" = 0 ] && line='[0-9]+'
+    par_same_error "$line"
+}
+tcase "parallel.error.time-out-of-range" t_par_bad \
+    "i = first('<range_mapping', 250); L[i] = re.sub(r'time=\"[0-9]+\"', 'time=\"16777216\"', L[i]); E = i + 1"
+tcase "parallel.error.unsorted" t_par_bad \
+    "i = first('<range_mapping', 380); L[i] = re.sub(r'origin_begin=\"[0-9]+\"', 'origin_begin=\"0\"', L[i]); E = i + 1"
+tcase "parallel.error.unknown-element" t_par_bad "L.insert(300, '    <foo/>'); E = 301"
+tcase "parallel.error.device-not-closed" t_par_bad \
+    "i = first('<device dev_id=\"2\"'); del L[i - 1]; E = i"
+tcase "parallel.error.unclosed-mapping" t_par_bad \
+    "i = first('<range_mapping', 230); L[i] = L[i].replace('/>', '>')"
+tcase "parallel.error.bad-end-tag" t_par_bad \
+    "i = first('</superblock>'); L[i] = L[i].replace('superblock', 'superblok'); E = i + 1"
+tcase "parallel.error.truncated" t_par_bad "del L[400:]; L[-1] = L[-1][:17]; E = 400"
+tcase "parallel.error.duplicate-device" t_par_bad \
+    "i = first('<device dev_id=\"3\"'); L[i] = L[i].replace('dev_id=\"3\"', 'dev_id=\"0\"'); E = i + 1"
+tcase "parallel.error.unknown-ref" t_par_bad \
+    "i = first('<ref name=', 300); L[i] = L[i].replace('name=\"', 'name=\"x'); E = i + 1"
+tcase "parallel.error.text" t_par_bad "L.insert(260, 'hello'); E = 261"
+tcase "parallel.error.past-nr-data-blocks" t_par_bad \
+    "i = first('<range_mapping', 320); L[i] = re.sub(r'data_begin=\"[0-9]+\"', 'data_begin=\"999999999\"', L[i]); E = i + 1"
+tcase "parallel.error.unclosed-comment" t_par_bad "L.insert(350, '  <!--')"
+tcase "parallel.error.twenty-digits" t_par_bad \
+    "i = first('<range_mapping', 270); L[i] = L[i].replace('data_begin=\"', 'data_begin=\"00000000000000000000'); j = first('<range_mapping', i + 5); L[j] = L[j].replace('origin_begin=\"', 'origin_begin=\"99999999999999999999'); E = j + 1"
+tcase "parallel.error.ref-in-def" t_par_bad \
+    "i = first('<range_mapping', 100); L.insert(i, '    <ref name=\"1\"/>'); E = i + 1"
+tcase "parallel.error.def-after-device-closed" t_par_bad \
+    "i = first('</device>'); L.insert(i + 1, '    <range_mapping origin_begin=\"0\" data_begin=\"1\" length=\"1\" time=\"0\"/>'); E = i + 2"
+
+# Valid documents in other forms: the same pool from one parser and from
+# pieces, whether the cuts hold (re-read: no) or not (re-read: after N).
+t_par_odd() {
+    local expr=$1 cfg
+    need_bin thin_restore
+    need_cmd python3
+    par_base
+    python3 - "$T/base.xml" "$T/odd.xml" "$expr" <<'PY' || fail "cannot edit the XML"
+import sys
+s = open(sys.argv[1], 'rb').read().decode('utf-8')
+L = s.split('\n')
+exec(sys.argv[3])
+out = '\n'.join(L)
+open(sys.argv[2], 'wb').write(out.encode('latin-1') if 'ISO-8859-1' in out else out.encode('utf-8'))
+PY
+    par_restore "$T/odd.xml" "$T/seq.meta" 1 0 0 "$SIZE"
+    [ "$RC" -eq 0 ] || fail "one parser refuses the document: $(cat "$T/par.err")"
+    for cfg in "2 1 0" "2 600 0" "2 4096 0" "2 600 1"; do
+        # shellcheck disable=SC2086
+        set -- $cfg
+        par_restore "$T/odd.xml" "$T/par.meta" "$1" "$2" "$3" "$SIZE"
+        [ "$RC" -eq 0 ] || fail "threads/piece/expat-only $cfg: $(cat "$T/par.err")"
+        cmp -s "$T/seq.meta" "$T/par.meta" ||
+            fail "threads/piece/expat-only $cfg wrote other bytes than one parser ($STATS)"
+    done
+}
+tcase "parallel.odd.crlf" t_par_odd "L = [l + '\\r' for l in L[:-1]] + L[-1:]"
+tcase "parallel.odd.lines-in-comments" t_par_odd "L[300:300] = ['<!--', '  <device dev_id=\"99\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">', '    <range_mapping origin_begin=\"0\" data_begin=\"0\" length=\"1\" time=\"0\"/>', '  <def name=\"x\">', '-->']"
+tcase "parallel.odd.attribute-forms" t_par_odd "L = [l.replace(' length=', '  length=').replace('/>', ' />') if i % 3 == 0 else l.replace('\"', \"'\") if i % 3 == 1 else l for i, l in enumerate(L)]"
+tcase "parallel.odd.tabs-and-blank-lines" t_par_odd "L = [('\\t' + l.lstrip()) if i % 2 else l + '\\n' for i, l in enumerate(L)]"
+tcase "parallel.odd.entities-in-names" t_par_odd "L = [l.replace('name=\"1\"', 'name=\"a&amp;b&#x3c;\"') for l in L]"
+tcase "parallel.odd.latin-1" t_par_odd "L.insert(0, '<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>'); L = [l.replace('name=\"2\"', 'name=\"\\u00e9t\\u00e9\"') for l in L]"
+tcase "parallel.odd.utf8-bom-and-names" t_par_odd "L[0] = '\\ufeff' + L[0]; L = [l.replace('name=\"3\"', 'name=\"\\u00e9t\\u00e9\"') for l in L]"
+
 # ------------------------------------------------------------ command line
 
 t_help() {

@@ -2,15 +2,21 @@
  * test_builder.c - the metadata builder (thinmeta/builder.h) and its parts:
  * feed IR events into an in-memory device, read the result back with the
  * read engine, and recount every reference from scratch (FORMAT.md §7.6,
- * §7.7) to compare with both on-disk space maps.
+ * §7.7) to compare with both on-disk space maps.  Also thin_restore's XML
+ * reader on the builder: several threads against one parser, the
+ * canonical-line path against expat.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "unit_util.h"
 #include "build_internal.h"
 #include "thinmeta/builder.h"
 #include "thinmeta/metadata.h"
 #include "thinmeta/space_map.h"
+#include "xml_read.h"
 
 /* ------------------------------------------------------------------ */
 /* A pool being built, and the model of what it should hold. */
@@ -383,18 +389,23 @@ START_TEST(rcmap_counts)
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		/* few distinct blocks, so counts climb past 3 and fall back */
 		uint64_t b = (seed >> 33) % 600 * 97 % n;
+		/* (no ck_assert in the loop: each one is a write to Check's log) */
 		if ((seed >> 20) % 5 < 3 || !ref[b]) {
-			ck_assert_int_eq(tm_rcmap_inc(&m, b), 0);
+			if (tm_rcmap_inc(&m, b))
+				ck_abort_msg("step %d: inc failed", step);
 			alloc += ref[b]++ == 0;
 		} else {
 			uint32_t now;
-			ck_assert_int_eq(tm_rcmap_dec(&m, b, &now), 0);
-			ck_assert_uint_eq(now, --ref[b]);
+			if (tm_rcmap_dec(&m, b, &now) || now != --ref[b])
+				ck_abort_msg("step %d: dec failed or gave %u", step, now);
 			alloc -= ref[b] == 0;
 		}
 		if (step % 1000 == 0)
 			for (uint64_t i = 0; i < 600; i++)
-				ck_assert_uint_eq(tm_rcmap_get(&m, i * 97 % n), ref[i * 97 % n]);
+				if (tm_rcmap_get(&m, i * 97 % n) != ref[i * 97 % n])
+					ck_abort_msg("step %d: block %llu counted %u, not %u", step,
+						     (unsigned long long)(i * 97 % n),
+						     tm_rcmap_get(&m, i * 97 % n), ref[i * 97 % n]);
 	}
 	ck_assert_uint_eq(m.nr_allocated, alloc);
 	uint64_t *keys;
@@ -420,6 +431,68 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 /* Pools */
+
+/* A run's blocks counted at once, as one by one. */
+START_TEST(rcmap_inc_range_counts_like_inc)
+{
+	const uint64_t n = 2 * TM_ENTRIES_PER_BITMAP + 1000;
+	struct tm_rcmap a, c;
+	uint64_t seed = 7, bad;
+
+	ck_assert_int_eq(tm_rcmap_init(&a, n), 0);
+	ck_assert_int_eq(tm_rcmap_init(&c, n), 0);
+	for (int step = 0; step < 3000; step++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		/* mostly around the first chunk boundary, so counts pass 3 */
+		uint64_t b = step % 7 ? TM_ENTRIES_PER_BITMAP - 300 + (seed >> 33) % 600
+				      : (seed >> 33) % n;
+		uint64_t len = 1 + (seed >> 13) % (step % 50 ? 70 : 2 * TM_ENTRIES_PER_BITMAP);
+		if (len > n - b)
+			len = n - b;
+		if (tm_rcmap_inc_range(&a, b, len, &bad))
+			ck_abort_msg("step %d: inc_range(%llu, %llu) failed", step,
+				     (unsigned long long)b, (unsigned long long)len);
+		for (uint64_t i = 0; i < len; i++)
+			if (tm_rcmap_inc(&c, b + i))
+				ck_abort_msg("step %d: inc failed", step);
+	}
+	ck_assert_uint_eq(a.nr_allocated, c.nr_allocated);
+	for (uint64_t b = 0; b < n; b++)
+		if (tm_rcmap_get(&a, b) != tm_rcmap_get(&c, b))
+			ck_abort_msg("block %llu: %u, not %u", (unsigned long long)b,
+				     tm_rcmap_get(&a, b), tm_rcmap_get(&c, b));
+	ck_assert_uint_eq(a.nr_overflow, c.nr_overflow);
+	ck_assert_uint_gt(a.nr_overflow, 100);
+	/* a count through every form: bitmap, overflow byte, table, and back */
+	for (uint32_t k = tm_rcmap_get(&a, 5); k < 600; k++)
+		if (tm_rcmap_inc(&a, 5) || tm_rcmap_get(&a, 5) != k + 1)
+			ck_abort_msg("count %u: inc gives %u", k, tm_rcmap_get(&a, 5));
+	uint64_t *keys;
+	uint32_t *vals;
+	size_t no;
+	ck_assert_int_eq(tm_rcmap_overflow(&a, &keys, &vals, &no), 0);
+	ck_assert_uint_eq(no, a.nr_overflow);
+	for (size_t i = 0; i < no; i++)
+		if ((i && keys[i] <= keys[i - 1]) || vals[i] != tm_rcmap_get(&a, keys[i]) || vals[i] < 3)
+			ck_abort_msg("overflow entry %zu: block %llu count %u", i,
+				     (unsigned long long)keys[i], vals[i]);
+	ck_assert_uint_eq(keys[0], 5);
+	ck_assert_uint_eq(vals[0], 600);
+	free(keys);
+	free(vals);
+	for (uint32_t k = 600; k > 0; k--) {
+		uint32_t now;
+		if (tm_rcmap_dec(&a, 5, &now) || now != k - 1 || tm_rcmap_get(&a, 5) != k - 1)
+			ck_abort_msg("count %u: dec gives %u", k, now);
+	}
+	ck_assert_int_eq(tm_rcmap_inc_range(&a, n - 5, 10, &bad), -ERANGE);
+	ck_assert_uint_eq(bad, n);
+	ck_assert_int_eq(tm_rcmap_inc_range(&a, n, 1, &bad), -ERANGE);
+	ck_assert_uint_eq(bad, n);
+	tm_rcmap_free(&a);
+	tm_rcmap_free(&c);
+}
+END_TEST
 
 START_TEST(empty_pools)
 {
@@ -932,6 +1005,469 @@ START_TEST(write_failures_leave_no_superblock)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/*
+ * The XML reader on several threads (restore/xml_par.c): whatever the
+ * cutting, the builder must get the same events, and a bad document the
+ * same error, as from one expat parser (xml_read).
+ */
+
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void tprintf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void tprintf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		/* no ck_assert here: each one is a write to Check's log */
+		if (n < 0)
+			abort();
+		if (t->len + (size_t)n < t->cap)
+			break;
+		t->cap = t->cap ? 2 * t->cap + (size_t)n : 4096 + (size_t)n;
+		if (!(t->s = realloc(t->s, t->cap)))
+			abort();
+	}
+	t->len += (size_t)n;
+}
+
+static void text_reset(struct text *t)
+{
+	t->len = 0;
+	tprintf(t, "%s", "");	/* allocated and terminated */
+}
+
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+	return rnd_state >> 33;
+}
+
+/* A pool in thin_dump's layout: defs, devices with refs, runs of all sizes. */
+static void gen_doc(struct text *t, unsigned seed, int ndefs, int ndevs, int nruns)
+{
+	rnd_state = seed;
+	tprintf(t, "<superblock uuid=\"\" time=\"3\" transaction=\"9\" flags=\"0\" version=\"2\" "
+		"data_block_size=\"128\" nr_data_blocks=\"1000000\">\n");
+	for (int d = 0; d < ndefs; d++) {
+		uint64_t o = 0;
+		tprintf(t, "  <def name=\"d%d\">\n", d);
+		for (int i = 0; i < nruns / 2; i++, o++) {
+			uint64_t len = 1 + rnd() % 9;
+			o += rnd() % 3;
+			if (len == 1)
+				tprintf(t, "    <single_mapping origin_block=\"%llu\" data_block=\"%llu\" "
+					"time=\"%u\"/>\n", (unsigned long long)o,
+					(unsigned long long)(rnd() % 900000), (unsigned)(rnd() % 4));
+			else
+				tprintf(t, "    <range_mapping origin_begin=\"%llu\" data_begin=\"%llu\" "
+					"length=\"%llu\" time=\"%u\"/>\n", (unsigned long long)o,
+					(unsigned long long)(rnd() % 900000), (unsigned long long)len,
+					(unsigned)(rnd() % 4));
+			o += len - 1;
+		}
+		tprintf(t, "  </def>\n");
+	}
+	for (int v = 0; v < ndevs; v++) {
+		uint64_t o = 5000000;
+		tprintf(t, "  <device dev_id=\"%d\" mapped_blocks=\"%d\" transaction=\"%d\" "
+			"creation_time=\"%d\" snap_time=\"%d\">\n", v * 3, v, v % 5, v % 2, v % 3);
+		if (v % 4 == 3) {	/* an empty device */
+			tprintf(t, "  </device>\n");
+			continue;
+		}
+		if (ndefs && v % 2)
+			tprintf(t, "    <ref name=\"d%d\"/>\n", v % ndefs);
+		for (int i = 0; i < nruns; i++, o++) {
+			uint64_t len = 1 + rnd() % (i % 50 ? 6 : 3000);
+			o += rnd() % 4;
+			if (len == 1)
+				tprintf(t, "    <single_mapping origin_block=\"%llu\" data_block=\"%llu\" "
+					"time=\"%u\"/>\n", (unsigned long long)o,
+					(unsigned long long)(rnd() % 990000), (unsigned)(rnd() % 4));
+			else
+				tprintf(t, "    <range_mapping origin_begin=\"%llu\" data_begin=\"%llu\" "
+					"length=\"%llu\" time=\"%u\"/>\n", (unsigned long long)o,
+					(unsigned long long)(rnd() % 990000), (unsigned long long)len,
+					(unsigned)(rnd() % 4));
+			o += len - 1;
+		}
+		tprintf(t, "  </device>\n");
+	}
+	tprintf(t, "</superblock>\n");
+}
+
+/* @t in a file (@fd: reuse that one, else a new one), positioned at 0. */
+static int text_fd_in(const struct text *t, int fd)
+{
+	if (fd < 0)
+		fd = memfd_create("xml", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, 0) || pwrite(fd, t->s, t->len, 0) != (ssize_t)t->len ||
+	    lseek(fd, 0, SEEK_SET))
+		ck_abort_msg("cannot write the XML to a memfd");
+	return fd;
+}
+
+static int text_fd(const struct text *t)
+{
+	return text_fd_in(t, -1);
+}
+
+#define XML_DEV_BLOCKS 1024u
+
+struct xml_result {
+	int r;
+	struct xml_error xerr;
+	struct tm_error berr;		/* the builder's */
+	int finish;			/* tm_builder_finish() */
+	uint8_t *image;			/* the device's bytes */
+	struct xml_read_stats stats;
+};
+
+/* Restore @t on a fresh in-memory device: threads 0 = xml_read(). */
+static void xml_restore(const struct text *t, unsigned threads, uint64_t piece, int expat_only,
+			struct xml_result *res)
+{
+	struct xml_read_opts o = { NULL, NULL, threads, piece, &res->stats, expat_only };
+	struct tm_dev *dev;
+	struct tm_bm *bm;
+	struct tm_builder *b;
+	struct tm_ir_sink sink;
+	struct tm_error e;
+	int fd = text_fd(t);
+
+	memset(res, 0, sizeof(*res));
+	ck_assert_int_eq(tm_dev_mem_create(XML_DEV_BLOCKS, &dev), 0);
+	ck_assert_int_eq(tm_bm_create(dev, 0, &bm), 0);
+	ck_assert_int_eq(tm_builder_create(bm, NULL, &b, &e), 0);
+	tm_builder_sink(b, &sink);
+	res->r = threads ? xml_read_parallel(fd, &sink, &o, &res->xerr)
+			 : xml_read(fd, &sink, &o, &res->xerr);
+	res->berr = *tm_builder_error(b);
+	if (!res->r)
+		res->finish = tm_builder_finish(b, &e);
+	res->image = malloc((size_t)XML_DEV_BLOCKS * TM_BLOCK_SIZE);
+	ck_assert_ptr_nonnull(res->image);
+	memcpy(res->image, tm_dev_mem_data(dev), (size_t)XML_DEV_BLOCKS * TM_BLOCK_SIZE);
+	tm_builder_destroy(b);
+	tm_bm_destroy(bm);
+	tm_dev_close(dev);
+	close(fd);
+}
+
+static const struct { unsigned threads; uint64_t piece; int expat_only; } par_cfgs[] = {
+	{ 2, 1, 0 }, { 2, 333, 0 }, { 2, 8192, 0 }, { 3, 100, 0 }, { 4, 2000, 0 },
+	{ 2, 333, 1 }, { 2, 1, 1 },
+};
+
+START_TEST(xml_parallel_same_bytes)
+{
+	static const int shapes[][4] = {	/* seed, defs, devices, runs */
+		{ 1, 0, 1, 2000 }, { 2, 0, 40, 30 }, { 3, 3, 8, 400 }, { 4, 6, 3, 900 },
+		{ 5, 0, 0, 0 }, { 6, 2, 0, 50 }, { 7, 0, 5, 0 }, { 8, 1, 12, 200 },
+	};
+
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		struct text t = { 0 };
+		struct xml_result seq, par;
+
+		gen_doc(&t, (unsigned)shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3]);
+		xml_restore(&t, 0, 0, 0, &seq);
+		ck_assert_msg(seq.r == 0 && seq.finish == 0, "shape %zu: %s / %s", s, seq.xerr.msg,
+			      seq.berr.msg);
+		for (size_t c = 0; c < sizeof(par_cfgs) / sizeof(par_cfgs[0]); c++) {
+			xml_restore(&t, par_cfgs[c].threads, par_cfgs[c].piece,
+				    par_cfgs[c].expat_only, &par);
+			ck_assert_msg(par.r == 0 && par.finish == 0, "shape %zu cfg %zu: %s", s, c,
+				      par.xerr.msg);
+			ck_assert_msg(!par.stats.reread, "shape %zu cfg %zu fell back to xml_read", s, c);
+			ck_assert_msg(par.stats.pieces > 1 || t.len < 200,
+				      "shape %zu cfg %zu: %llu pieces", s, c,
+				      (unsigned long long)par.stats.pieces);
+			ck_assert_msg(par_cfgs[c].expat_only ? par.stats.fast_bytes == 0
+							     : par.stats.fast_bytes > 0 || t.len < 200,
+				      "shape %zu cfg %zu: %llu canonical bytes", s, c,
+				      (unsigned long long)par.stats.fast_bytes);
+			ck_assert_msg(!memcmp(seq.image, par.image,
+					      (size_t)XML_DEV_BLOCKS * TM_BLOCK_SIZE),
+				      "shape %zu cfg %zu: other bytes than xml_read", s, c);
+			free(par.image);
+		}
+		free(seq.image);
+		free(t.s);
+	}
+}
+END_TEST
+
+/* @t with line @n (1-based) replaced by @line (NULL: deleted). */
+static void replace_line(struct text *out, const struct text *t, unsigned n, const char *line)
+{
+	const char *p = t->s, *end = t->s + t->len;
+
+	text_reset(out);
+	for (unsigned i = 1; p < end; i++) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		if (i != n)
+			tprintf(out, "%.*s", (int)l, p);
+		else if (line)
+			tprintf(out, "%s\n", line);
+		p += l;
+	}
+}
+
+START_TEST(xml_parallel_errors_in_later_pieces)
+{
+	static const struct { unsigned line; const char *text; } bad[] = {
+		{ 1500, "    <foo/>" },						/* reader */
+		{ 1501, "    <range_mapping origin_begin=\"1\" data_begin=\"1\" length=\"1\" time=\"16777216\"/>" },
+		{ 1502, "    <range_mapping origin_begin=\"0\" data_begin=\"1\" length=\"1\" time=\"0\"/>" },	/* builder */
+		{ 1503, "    <single_mapping origin_block=\"99999999\" data_block=\"5\" time=\"0\">" },	/* unclosed */
+		{ 1504, "  </device>" },						/* a seam that does not hold */
+		{ 1505, "    <!-- <device" },
+		{ 1506, "text" },
+		{ 2800, "  <device dev_id=\"0\" mapped_blocks=\"0\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">" },
+		{ 0, NULL },	/* the last line, </superblock>, deleted */
+	};
+	struct text t = { 0 }, b = { 0 };
+	struct xml_result seq, par;
+
+	gen_doc(&t, 11, 2, 8, 400);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		unsigned nlines = 0;
+		for (size_t j = 0; j < t.len; j++)
+			nlines += t.s[j] == '\n';
+		replace_line(&b, &t, bad[i].line ? bad[i].line : nlines, bad[i].text);
+		xml_restore(&b, 0, 0, 0, &seq);
+		ck_assert_msg(seq.r != 0, "case %zu: accepted", i);
+		ck_assert_msg(seq.xerr.line >= 1400, "case %zu: error on line %lu", i, seq.xerr.line);
+		for (size_t c = 0; c < sizeof(par_cfgs) / sizeof(par_cfgs[0]); c++) {
+			xml_restore(&b, par_cfgs[c].threads, par_cfgs[c].piece,
+				    par_cfgs[c].expat_only, &par);
+			ck_assert_msg(par.r != 0, "case %zu cfg %zu: accepted", i, c);
+			ck_assert_msg(par.stats.pieces > 1, "case %zu cfg %zu: one piece", i, c);
+			ck_assert_msg(par.xerr.line == seq.xerr.line &&
+				      par.xerr.column == seq.xerr.column &&
+				      par.xerr.sink_err == seq.xerr.sink_err &&
+				      !strcmp(par.xerr.msg, seq.xerr.msg) &&
+				      !strcmp(par.berr.msg, seq.berr.msg),
+				      "case %zu cfg %zu: %lu:%lu '%s' '%s' instead of %lu:%lu '%s' '%s'",
+				      i, c, par.xerr.line, par.xerr.column, par.xerr.msg, par.berr.msg,
+				      seq.xerr.line, seq.xerr.column, seq.xerr.msg, seq.berr.msg);
+			ck_assert(tm_block_is_zero(par.image));
+			free(par.image);
+		}
+		free(seq.image);
+	}
+	free(t.s);
+	free(b.s);
+}
+END_TEST
+
+/* An IR sink that writes what it is told as text. */
+static int tx_sb(void *c, const struct tm_ir_superblock *sb)
+{
+	tprintf(c, "sb %llu;", (unsigned long long)sb->nr_data_blocks);
+	return 0;
+}
+
+static int tx_sb_end(void *c)
+{
+	tprintf(c, "/sb;");
+	return 0;
+}
+
+static int tx_def(void *c, const char *name)
+{
+	tprintf(c, "def '%s';", name);
+	return 0;
+}
+
+static int tx_def_end(void *c)
+{
+	tprintf(c, "/def;");
+	return 0;
+}
+
+static int tx_dev(void *c, const struct tm_ir_device *d)
+{
+	tprintf(c, "dev %llu %llu %llu %u %u;", (unsigned long long)d->dev_id,
+		(unsigned long long)d->mapped_blocks, (unsigned long long)d->transaction,
+		d->creation_time, d->snap_time);
+	return 0;
+}
+
+static int tx_dev_end(void *c)
+{
+	tprintf(c, "/dev;");
+	return 0;
+}
+
+static int tx_ref(void *c, const char *name)
+{
+	tprintf(c, "ref '%s';", name);
+	return 0;
+}
+
+static int tx_run(void *c, const struct tm_ir_run *m)
+{
+	tprintf(c, "run %llu %llu %llu %u;", (unsigned long long)m->origin_begin,
+		(unsigned long long)m->data_begin, (unsigned long long)m->length, m->time);
+	return 0;
+}
+
+static void text_sink(struct text *t, struct tm_ir_sink *s)
+{
+	*s = (struct tm_ir_sink){ t, tx_sb, tx_sb_end, tx_def, tx_def_end, tx_dev, tx_dev_end,
+				  tx_ref, tx_run };
+}
+
+/* @s[0, len) with control bytes as \xNN, for messages (static buffer). */
+static const char *esc(const char *s, size_t len)
+{
+	static char out[1024];
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 5 < sizeof(out); i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = 0;
+	return out;
+}
+
+/*
+ * Every line the canonical-line path takes, it takes as expat reads it:
+ * thin_dump's lines, mutated byte by byte, in their contexts.
+ */
+START_TEST(xml_lines_agree_with_expat)
+{
+	static const char sb[] = "<superblock uuid=\"\" time=\"1\" transaction=\"2\" "
+				 "data_block_size=\"128\" nr_data_blocks=\"100\">\n";
+	/* a context, the lines that open it, a line valid in it */
+	static const struct { enum xml_ctx ctx; const char *open, *line; } base[] = {
+		{ XML_CTX_DEV, "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" "
+		  "creation_time=\"0\" snap_time=\"0\">\n",
+		  "    <range_mapping origin_begin=\"12\" data_begin=\"34\" length=\"56\" time=\"7\"/>" },
+		{ XML_CTX_DEF, "  <def name=\"x\">\n",
+		  "    <single_mapping origin_block=\"9\" data_block=\"8\" time=\"16777215\"/>" },
+		{ XML_CTX_DEV, "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" "
+		  "creation_time=\"0\" snap_time=\"0\">\n", "    <ref name=\"a-b.c\"/>" },
+		{ XML_CTX_SB, "",
+		  "  <device dev_id=\"4294967295\" mapped_blocks=\"1\" transaction=\"2\" "
+		  "creation_time=\"3\" snap_time=\"4\">" },
+		{ XML_CTX_SB, "", "  <def name=\"n0\">" },
+		{ XML_CTX_DEV, "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" "
+		  "creation_time=\"0\" snap_time=\"0\">\n", "  </device>" },
+		{ XML_CTX_DEF, "  <def name=\"x\">\n", "  </def>" },
+		{ XML_CTX_DEV, "  <device dev_id=\"1\" mapped_blocks=\"0\" transaction=\"0\" "
+		  "creation_time=\"0\" snap_time=\"0\">\n",
+		  "    <range_mapping origin_begin=\"9999999999999999999\" data_begin=\"0\" "
+		  "length=\"1\" time=\"0\"/>" },
+	};
+	static const char alphabet[] = "0123456789 \t\r\n\"'<>/=&;#xX-abdefgilmnoprstuv_\x80\xc3\xa9";
+	struct text line = { 0 }, doc = { 0 }, seq = { 0 }, fast = { 0 }, want = { 0 };
+	unsigned taken = 0, declined = 0;
+	int fd = -1;
+
+	rnd_state = 42;
+	for (int iter = 0; iter < 30000; iter++) {
+		size_t k = (size_t)iter % (sizeof(base) / sizeof(base[0]));
+		struct tm_ir_sink s;
+		struct xml_error xerr;
+		enum xml_ctx ctx = base[k].ctx;
+		size_t len, used, at;
+		int r, e;
+
+		text_reset(&line);
+		tprintf(&line, "%s", base[k].line);
+		for (int m = iter < 8 ? 0 : 1 + (int)(rnd() % 3); m > 0; m--) {
+			at = rnd() % (line.len + 1);
+			char ch = alphabet[rnd() % (sizeof(alphabet) - 1)];
+			switch (rnd() % 3) {
+			case 0:	/* replace */
+				if (at < line.len)
+					line.s[at] = ch;
+				break;
+			case 1:	/* insert */
+				tprintf(&line, " ");
+				memmove(line.s + at + 1, line.s + at, line.len - at - 1);
+				line.s[at] = ch;
+				break;
+			default:	/* delete */
+				if (at < line.len) {
+					memmove(line.s + at, line.s + at + 1, line.len - at - 1);
+					line.len--;
+				}
+				break;
+			}
+		}
+		tprintf(&line, "\n");
+		len = line.len;
+
+		/* the fast path on the line alone */
+		text_reset(&fast);
+		text_sink(&fast, &s);
+		used = xml_lines(line.s, len, &ctx, &s, &e);
+		if (e)
+			ck_abort_msg("iteration %d: the sink failed", iter);
+		if (used == 0) {
+			declined++;
+			continue;
+		}
+		/* whole lines: a mutation may have cut the line in two */
+		if (used != len && line.s[used - 1] != '\n')
+			ck_abort_msg("iteration %d: took %zu of %zu bytes", iter, used, len);
+		len = used;
+		taken++;
+
+		/* expat on the line in a document */
+		text_reset(&doc);
+		tprintf(&doc, "%s%s%.*s%s</superblock>\n", sb, base[k].open, (int)len, line.s,
+			ctx == XML_CTX_DEV ? "  </device>\n" : ctx == XML_CTX_DEF ? "  </def>\n" : "");
+		text_reset(&seq);
+		text_sink(&seq, &s);
+		fd = text_fd_in(&doc, fd);
+		r = xml_read(fd, &s, NULL, &xerr);
+		if (r)
+			ck_abort_msg("iteration %d: took '%s', expat says %s", iter,
+				     esc(line.s, len), xerr.msg);
+		/* expat's events: those of the context's lines around the line's */
+		text_reset(&want);
+		tprintf(&want, "sb 100;%s%s%s/sb;",
+			base[k].ctx == XML_CTX_DEV ? "dev 1 0 0 0 0;" :
+			base[k].ctx == XML_CTX_DEF ? "def 'x';" : "", fast.s,
+			ctx == XML_CTX_DEV ? "/dev;" : ctx == XML_CTX_DEF ? "/def;" : "");
+		if (strcmp(seq.s, want.s))
+			ck_abort_msg("iteration %d: '%s' gave '%s', expat '%s'", iter,
+				     esc(line.s, len), fast.s, seq.s);
+	}
+	/* the mutations do not all break the lines */
+	ck_assert_uint_gt(taken, 1000);
+	ck_assert_uint_gt(declined, 1000);
+	close(fd);
+	free(line.s);
+	free(doc.s);
+	free(seq.s);
+	free(fast.s);
+	free(want.s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("builder");
@@ -939,6 +1475,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, rcmap_counts);
+	tcase_add_test(tc, rcmap_inc_range_counts_like_inc);
 	tcase_add_test(tc, empty_pools);
 	tcase_add_test(tc, leaf_packing);
 	tcase_add_test(tc, defs_become_shared_leaves);
@@ -947,6 +1484,9 @@ int main(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, out_of_space);
 	tcase_add_test(tc, write_failures_leave_no_superblock);
+	tcase_add_test(tc, xml_parallel_same_bytes);
+	tcase_add_test(tc, xml_parallel_errors_in_later_pieces);
+	tcase_add_test(tc, xml_lines_agree_with_expat);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
