@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../repair/report.h"
 #include "emit.h"
 #include "thinmeta/dump.h"
 #include "thinmeta/io.h"
+#include "thinmeta/repair.h"
 #include "tool.h"
 
 static void usage(FILE *f)
@@ -139,6 +141,46 @@ static int output_close(struct output *o, int ok)
 	return r;
 }
 
+/*
+ * --repair: salvage (thinmeta/repair.h) and dump what survives; the report
+ * goes to stderr when something was lost or guessed.  Returns
+ * DUMP_REPAIR_REPORTED when it has said why it failed.
+ */
+#define DUMP_REPAIR_REPORTED 1
+
+static int dump_repair(struct tm_bm *bm, const char *input, const struct tm_dump_opts *o,
+		       const struct tm_ir_sink *sink, struct tm_error *err)
+{
+	struct tm_repair_opts ro = { 0 };
+	struct tm_salvage_emit_opts eo = { 0 };
+	struct tm_salvage *s;
+	int r;
+
+	ro.set_transaction_id = o->set_transaction_id;
+	ro.transaction_id = o->transaction_id;
+	ro.set_nr_data_blocks = o->set_nr_data_blocks;
+	ro.nr_data_blocks = o->nr_data_blocks;
+	ro.set_data_block_size = o->set_data_block_size;
+	ro.data_block_size = o->data_block_size;
+	r = tm_salvage(bm, &ro, &s, err);
+	if (r) {
+		repair_report_failure(stderr, input, r, err->msg[0] ? err->msg : strerror(-r),
+				      s ? tm_salvage_report(s) : NULL, 1);
+		tm_salvage_free(s);
+		return DUMP_REPAIR_REPORTED;
+	}
+	eo.expand_shared = o->expand_shared;
+	eo.skip_mappings = o->skip_mappings;
+	eo.dev_ids = o->dev_ids;
+	eo.nr_dev_ids = o->nr_dev_ids;
+	eo.keep_flags = 1;
+	r = tm_salvage_emit(s, &eo, sink, err);
+	if (!r && repair_report_eventful(tm_salvage_report(s)))
+		repair_report_print(stderr, input, tm_salvage_report(s));
+	tm_salvage_free(s);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	struct tm_dump_opts opts = { 0 };
@@ -228,12 +270,6 @@ int main(int argc, char **argv)
 	input = argv[optind];
 	if (repair && opts.metadata_snap)
 		usage_error("--repair cannot be used with --metadata-snap");
-	if (repair) {
-		if (!quiet)
-			msg("--repair is not implemented yet in this version of thinmeta; "
-			    "use thin_dump without it, or the reference thin_dump --repair");
-		return EXIT_FAIL;
-	}
 	opts.dev_ids = dev_ids;
 	opts.nr_dev_ids = nr_dev_ids;
 	if (quiet)
@@ -275,7 +311,10 @@ int main(int argc, char **argv)
 	else
 		emit_xml_sink(&em, &sink);
 
-	r = tm_dump(bm, &opts, &sink, &err);
+	if (repair)
+		r = dump_repair(bm, input, &opts, &sink, &err);
+	else
+		r = tm_dump(bm, &opts, &sink, &err);
 	int wr = ob_flush(&ob);
 	if (r && ob.err)	/* the sink stopped the walk: a write failed */
 		wr = ob.err;
@@ -284,6 +323,8 @@ int main(int argc, char **argv)
 		if (wr != -EPIPE)
 			msg("writing %s: %s", out.path ? out.path : "standard output",
 			    strerror(-wr));
+		status = EXIT_FAIL;
+	} else if (r == DUMP_REPAIR_REPORTED) {
 		status = EXIT_FAIL;
 	} else if (r) {
 		msg_error(input, &err);
