@@ -53,6 +53,29 @@ $(LIB): $(ENGINE_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The shared library (man/libthinmeta.3): the engine's objects are built
+# position-independent with hidden visibility, so libthinmeta.so exports only
+# the API of include/thinmeta/thinmeta.h (also listed in the version script);
+# the static library holds the same objects, and the tools link that.
+api_version = $(shell sed -n 's/^\#define THINMETA_VERSION_$(1) *//p' include/thinmeta/thinmeta.h)
+LIB_MAJOR   := $(call api_version,MAJOR)
+LIB_MINOR   := $(call api_version,MINOR)
+LIB_PATCH   := $(call api_version,PATCH)
+LIB_VERSION := $(LIB_MAJOR).$(LIB_MINOR).$(LIB_PATCH)
+SHLIB_SONAME := libthinmeta.so.$(LIB_MAJOR)
+SHLIB       := $(BUILD)/libthinmeta.so.$(LIB_VERSION)
+SHLIB_MAP   := engine/libthinmeta.map
+
+$(ENGINE_OBJS): ALL_CFLAGS += -fPIC -fvisibility=hidden
+# (objects built before these flags were added are rebuilt once)
+$(ENGINE_OBJS): $(BUILD)/.engine-pic
+$(BUILD)/.engine-pic:
+	@mkdir -p $(@D) && touch $@
+
+$(SHLIB): $(ENGINE_OBJS) $(SHLIB_MAP)
+	$(CC) -shared -Wl,-soname,$(SHLIB_SONAME) -Wl,--version-script=$(SHLIB_MAP) \
+		-Wl,-z,defs -o $@ $(ENGINE_OBJS) $(LDFLAGS)
+
 $(COMMON_LIB): $(COMMON_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -65,6 +88,9 @@ $$(BIN)/$(1): $$($(1)_OBJS) $$(COMMON_LIB) $$(LIB)
 	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJS) $$(COMMON_LIB) $$(LIB) $$($(1)_LDLIBS) $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+# make install / uninstall, the shared library in `all`
+include install.mk
 
 # ---------------------------------------------------------------- tests
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)

@@ -17,11 +17,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "thinmeta/io.h"
 #include "thinmeta/ls.h"
 #include "thinmeta/metadata.h"
 #include "tool.h"
 
+/*
+ * 1.1.0's help, byte for byte.  --json (docs/json.md, man/thin_ls.8) is
+ * not listed: it is ours, and the help stays the reference's.
+ */
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -62,6 +67,7 @@ static const char *const field_names[F__COUNT] = {
 static const struct option long_opts[] = {
 	{ "metadata-snap", no_argument, NULL, 'm' },
 	{ "no-headers", no_argument, NULL, 'H' },
+	{ "json", no_argument, NULL, 'J' },
 	{ "format", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -207,11 +213,77 @@ static int print_grid(const enum field *fields, size_t nf, int headers,
 	return r;
 }
 
+/*
+ * --json: one object per device, a member per field (the field's name in
+ * lower case); sizes with a unit as strings, everything else as numbers;
+ * the HIGHEST_* fields null for a device with no mappings.
+ */
+static int print_json(const enum field *fields, size_t nf, const char *input, int snap,
+		      const struct tm_superblock *view_sb, const struct tm_superblock *live,
+		      const struct tm_device *devs, const struct tm_ls_counts *counts,
+		      uint64_t nr_devs)
+{
+	struct json_writer w;
+	char name[32], val[CELL];
+	uint64_t bs = view_sb->data_block_size;
+
+	jw_init(&w, stdout);
+	jw_obj_begin(&w, NULL);
+	jw_str(&w, "schema", "thinmeta/thin_ls/1");
+	jw_str(&w, "tool", "thin_ls");
+	jw_str(&w, "version", THINMETA_VERSION);
+	jw_str(&w, "input", input);
+	jw_bool(&w, "metadata_snap", snap);
+	jw_obj_begin(&w, "superblock");
+	jw_u64(&w, "transaction_id", view_sb->trans_id);
+	jw_u64(&w, "time", view_sb->time);
+	jw_u64(&w, "data_block_size", bs);
+	jw_u64(&w, "data_blocks", live->data_sm.nr_blocks);
+	jw_obj_end(&w);
+	jw_arr_begin(&w, "fields");
+	for (size_t j = 0; j < nf; j++)
+		jw_str(&w, NULL, field_names[fields[j]]);
+	jw_arr_end(&w);
+	jw_arr_begin(&w, "devices");
+	for (uint64_t i = 0; i < nr_devs; i++) {
+		const struct tm_ls_counts *c = counts ? &counts[i] : NULL;
+		jw_obj_begin(&w, NULL);
+		for (size_t j = 0; j < nf; j++) {
+			enum field f = fields[j];
+			size_t k;
+			for (k = 0; field_names[f][k] && k + 1 < sizeof(name); k++)
+				name[k] = (char)(field_names[f][k] >= 'A' && field_names[f][k] <= 'Z'
+						 ? field_names[f][k] + ('a' - 'A') : field_names[f][k]);
+			name[k] = '\0';
+			if ((f == F_HIGHEST_BLOCK || f == F_HIGHEST_SECTOR || f == F_HIGHEST_BYTE ||
+			     f == F_HIGHEST_MAPPED) && (!c || !c->mapped)) {
+				jw_null(&w, name);
+				continue;
+			}
+			cell(f, &devs[i], c, bs, val, sizeof(val));
+			if (f == F_MAPPED || f == F_EXCLUSIVE || f == F_SHARED || f == F_HIGHEST_MAPPED)
+				jw_str(&w, name, val);
+			else
+				jw_u64(&w, name, strtoull(val, NULL, 10));
+		}
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
+	jw_obj_end(&w);
+	jw_end(&w);
+	if (fflush(stdout) || ferror(stdout)) {
+		if (errno != EPIPE)
+			msg("writing standard output: %s", strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	enum field *fields = NULL;
 	size_t nf = 0;
-	int snap = 0, headers = 1, have_format = 0, c;
+	int snap = 0, headers = 1, have_format = 0, json = 0, c;
 
 	tool_init("thin_ls");
 	opterr = 0;
@@ -222,6 +294,9 @@ int main(int argc, char **argv)
 			break;
 		case 'H':
 			headers = 0;
+			break;
+		case 'J':
+			json = 1;
 			break;
 		case 'o':
 			if (have_format)
@@ -246,7 +321,16 @@ int main(int argc, char **argv)
 	if (optind + 1 < argc)
 		usage_error("unexpected argument '%s'", argv[optind + 1]);
 	const char *input = argv[optind];
-	if (!have_format) {
+	if (!have_format && json) {
+		nf = F__COUNT;
+		fields = malloc(nf * sizeof(*fields));
+		if (!fields) {
+			msg("out of memory");
+			return EXIT_FAIL;
+		}
+		for (size_t j = 0; j < nf; j++)
+			fields[j] = (enum field)j;
+	} else if (!have_format) {
 		static const enum field def[] = { F_DEV, F_MAPPED, F_CREATE_TIME, F_SNAP_TIME };
 		nf = sizeof(def) / sizeof(def[0]);
 		fields = malloc(sizeof(def));
@@ -292,20 +376,21 @@ int main(int argc, char **argv)
 	r = snap ? tm_view_snapshot(bm, 0, &view, &err) : tm_view_live(bm, &view, &err);
 	if (!r)
 		r = tm_read_devices(bm, &view, 0, &devs, &nr, &err);
-	if (!r && counting(fields, nf)) {
+	if (!r && (counting(fields, nf) || json)) {
 		/* 1.1.0 sizes the data-block counts from the live superblock */
 		r = tm_read_superblock(bm, &live, &err);
-		if (!r) {
+		if (!r && counting(fields, nf)) {
 			counts = calloc(nr ? nr : 1, sizeof(*counts));
 			if (!counts)
 				r = tm_fail(&err, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
 		}
-		if (!r)
+		if (!r && counts)
 			r = tm_ls_count(bm, devs, nr, live.data_sm.nr_blocks, counts, &err);
 	}
 	if (r)
 		msg_error(input, &err);
-	else if (!print_grid(fields, nf, headers, devs, counts, nr, view.sb.data_block_size))
+	else if (json ? !print_json(fields, nf, input, snap, &view.sb, &live, devs, counts, nr)
+		      : !print_grid(fields, nf, headers, devs, counts, nr, view.sb.data_block_size))
 		status = EXIT_OK;
 
 	free(counts);
