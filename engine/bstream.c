@@ -32,6 +32,7 @@
 #define SPAN_MAX	256u				/* blocks per request: 1 MiB */
 #define GAP_MAX		16u				/* read through gaps this small */
 #define NO_OFF		UINT32_MAX
+#define HINT_AHEAD	2u		/* windows hinted ahead of the one read */
 
 struct pair {
 	uint64_t block;
@@ -131,6 +132,37 @@ static struct slot *slot_of(const struct bstream *s, size_t k)
 	return s->slots[s->threaded ? k % NR_SLOTS : 0];
 }
 
+/*
+ * Tell the device that window @k's blocks will be read soon (tm_dev_hint:
+ * readahead on a regular file), runs of near blocks in list order as one
+ * hint, so that many reads are in flight while earlier windows are read,
+ * checksummed and used.  Reads nothing itself: the reads stay as they were.
+ */
+static void hint_window(struct bstream *s, size_t k)
+{
+	size_t first = k * BS_WINDOW;
+	size_t end = s->n - first < BS_WINDOW ? s->n : first + BS_WINDOW;
+	uint64_t start = 0, last = 0;
+	int have = 0;
+
+	for (size_t i = first; i < end; i++) {
+		uint64_t b = s->blocks[i];
+		if (b >= s->dev->nr_blocks)
+			continue;
+		if (have && b >= start && b <= last + 1 + GAP_MAX && b - start < SPAN_MAX) {
+			if (b > last)
+				last = b;
+			continue;
+		}
+		if (have)
+			tm_dev_hint(s->dev, start, (unsigned)(last - start + 1));
+		start = last = b;
+		have = 1;
+	}
+	if (have)
+		tm_dev_hint(s->dev, start, (unsigned)(last - start + 1));
+}
+
 static void fill(struct bstream *s, size_t k)
 {
 	struct slot *sl = slot_of(s, k);
@@ -140,6 +172,11 @@ static void fill(struct bstream *s, size_t k)
 	uint32_t used = 0, spare = SLOT_BLOCKS - (uint32_t)n;
 	int sorted = 1;
 
+	if (s->dev->ops->hint) {
+		/* window 0 and the next ones at the start, then one more each time */
+		for (size_t h = k ? k + HINT_AHEAD : 0; h <= k + HINT_AHEAD && h < s->nr_windows; h++)
+			hint_window(s, h);
+	}
 	for (size_t i = 0; i < n; i++) {
 		sl->sorted[i].block = s->blocks[first + i];
 		sl->sorted[i].pos = (uint32_t)i;

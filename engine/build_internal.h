@@ -17,6 +17,7 @@
 #include "thinmeta/block.h"
 #include "thinmeta/error.h"
 #include "thinmeta/superblock.h"
+#include "u64map.h"
 
 /* ------------------------------------------------------------------ */
 /*
@@ -26,24 +27,18 @@
  * of 3 or more is a byte of the chunk's overflow bytes (allocated when the
  * chunk first has one), up to 254; 255 means "in the table", a hash of the
  * few counts that large.  Memory: 4 KiB per touched chunk, 16 KiB more per
- * chunk with a count >= 3, 16 bytes per count >= 255 - at most about 1.25
+ * chunk with a count >= 3, about 32 bytes per count >= 255 - at most about 1.25
  * bytes per block whatever the counts.  A chunk is laid out exactly like a
  * bitmap block (16-byte header left zero), so it is written out with one
  * copy.
  */
-struct rc_overflow {
-	uint64_t *keys;		/* UINT64_MAX = empty */
-	uint32_t *vals;
-	size_t cap;		/* power of two, or 0 */
-	size_t n;
-};
 
 struct tm_rcmap {
 	uint64_t nr_blocks;
 	uint64_t nr_chunks;
 	uint8_t **chunks;	/* nr_chunks pointers, NULL = all zero */
 	uint8_t **big;		/* per chunk: counts >= 3 (NULL = none) */
-	struct rc_overflow huge;	/* counts >= 255 */
+	struct u64map huge;	/* counts >= 255 */
 	uint64_t nr_allocated;	/* entries with a count > 0 */
 	uint64_t nr_overflow;	/* entries with a count >= 3 */
 };

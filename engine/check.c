@@ -134,6 +134,8 @@ static int read_sb(struct ck *c, uint64_t b, uint8_t *raw, int snap)
 	struct tm_problem p;
 	int r = tm_dev_read(c->dev, b, 1, raw);
 
+	tm_problem_init(&p, TM_PR_BLOCK_IO);	/* (p.code is read below when valid) */
+
 	if (r) {
 		tm_problem_init(&p, TM_PR_BLOCK_IO);
 		p.text = "superblock";

@@ -40,8 +40,7 @@ void ck_counts_free(struct ck_counts *c)
 		}
 	}
 	free(c->dirs);
-	free(c->okeys);
-	free(c->ovals);
+	u64map_free(&c->over);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -73,65 +72,11 @@ static uint64_t *page_make(struct ck_counts *c, uint64_t p)
 	return *pg;
 }
 
-static size_t ohash(uint64_t b, size_t cap)
-{
-	return (size_t)((b * 0x9e3779b97f4a7c15ull) >> 17) & (cap - 1);
-}
-
-static uint32_t *ofind(const struct ck_counts *c, uint64_t b)
-{
-	if (!c->ocap)
-		return NULL;
-	for (size_t i = ohash(b, c->ocap);; i = (i + 1) & (c->ocap - 1)) {
-		if (c->okeys[i] == b)
-			return &c->ovals[i];
-		if (c->okeys[i] == UINT64_MAX)
-			return NULL;
-	}
-}
-
-static int oput(struct ck_counts *c, uint64_t b, uint32_t v)
-{
-	if ((c->on + 1) * 2 > c->ocap) {
-		size_t ncap = c->ocap ? c->ocap * 2 : 1024;
-		uint64_t *nk = malloc(ncap * sizeof(*nk));
-		uint32_t *nv = malloc(ncap * sizeof(*nv));
-		if (!nk || !nv) {
-			free(nk);
-			free(nv);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < ncap; i++)
-			nk[i] = UINT64_MAX;
-		for (size_t i = 0; i < c->ocap; i++) {
-			if (c->okeys[i] == UINT64_MAX)
-				continue;
-			size_t j = ohash(c->okeys[i], ncap);
-			while (nk[j] != UINT64_MAX)
-				j = (j + 1) & (ncap - 1);
-			nk[j] = c->okeys[i];
-			nv[j] = c->ovals[i];
-		}
-		free(c->okeys);
-		free(c->ovals);
-		c->okeys = nk;
-		c->ovals = nv;
-		c->ocap = ncap;
-	}
-	size_t i = ohash(b, c->ocap);
-	while (c->okeys[i] != UINT64_MAX && c->okeys[i] != b)
-		i = (i + 1) & (c->ocap - 1);
-	if (c->okeys[i] == UINT64_MAX)
-		c->on++;
-	c->okeys[i] = b;
-	c->ovals[i] = v;
-	return 0;
-}
-
 int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old)
 {
 	uint64_t *pg, *w;
-	uint32_t j, *ov;
+	uint64_t *ov;
+	uint32_t j;
 	unsigned v;
 
 	if (b >= c->nr)
@@ -144,7 +89,7 @@ int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old)
 	v = ck_field_value(*w, j % 32);
 	if (v < 3) {
 		if (v == 2) {
-			int r = oput(c, b, 3);
+			int r = u64map_put(&c->over, b, 3);
 			if (r)
 				return r;
 		}
@@ -156,9 +101,9 @@ int ck_counts_inc(struct ck_counts *c, uint64_t b, uint32_t *old)
 		*w = (*w & ~(3ull << (2 * (j % 32)))) | (uint64_t)f << (2 * (j % 32));
 		return 0;
 	}
-	ov = ofind(c, b);
+	ov = u64map_find(&c->over, b);
 	if (old)
-		*old = ov ? *ov : 3;
+		*old = ov ? (uint32_t)*ov : 3;
 	if (ov && *ov < UINT32_MAX)
 		(*ov)++;
 	return 0;
@@ -177,8 +122,8 @@ uint32_t ck_counts_get(const struct ck_counts *c, uint64_t b)
 	unsigned v = ck_field_value(pg[j / 32], j % 32);
 	if (v < 3)
 		return v;
-	const uint32_t *ov = ofind(c, b);
-	return ov ? *ov : 3;
+	const uint64_t *ov = u64map_find(&c->over, b);
+	return ov ? (uint32_t)*ov : 3;
 }
 
 const uint64_t *ck_counts_page(const struct ck_counts *c, uint64_t page)

@@ -15,6 +15,7 @@
 #include "thinmeta/check.h"
 #include "thinmeta/metadata.h"
 #include "thinmeta/space_map.h"
+#include "u64map.h"
 
 /* ------------------------------------------------------------------ */
 /* Reference counters, laid out as the space maps' bitmaps are: two bits
@@ -30,9 +31,7 @@ struct ck_counts {
 	uint64_t nr_pages;
 	uint64_t ***dirs;		/* dirs[p >> 10][p & 1023] -> page */
 	uint64_t nr_dirs;
-	uint64_t *okeys;		/* overflow: open addressing, UINT64_MAX empty */
-	uint32_t *ovals;
-	size_t ocap, on;
+	struct u64map over;		/* exact counts of 3 or more */
 	uint64_t last_base;		/* a one-page lookup cache: the first */
 	uint64_t *last;			/* block of the last page used, its words */
 };

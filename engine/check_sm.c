@@ -302,6 +302,7 @@ static const char *meta_kind_text(struct ck *c, uint64_t b)
 struct bm_cmp {
 	uint64_t base, in_range;	/* first block; entries in range */
 	uint32_t free_before, first_free;
+	uint32_t past_free;		/* free entries past the end */
 	uint32_t lowered, freed, first_freed;
 	int changed, tail;
 };
@@ -316,6 +317,8 @@ static void compare_entry(struct ck *c, struct smc *s, uint8_t *buf, uint32_t j,
 	if (j >= m->in_range) {
 		if (v)
 			m->tail = 1;
+		else
+			m->past_free++;
 		return;
 	}
 	if (comp == 3)
@@ -393,6 +396,49 @@ static void compare_entry(struct ck *c, struct smc *s, uint8_t *buf, uint32_t j,
 }
 
 /*
+ * Index entry @i's nr_free matches neither way of counting its bitmap's
+ * free entries.  A bitmap that runs past the end of the space map (the
+ * last) is counted the way the entry seems to count it, and the message
+ * says which: all 16320 entries, those past the end free (the kernel,
+ * sm_ll_extend: a new bitmap starts at nr_free 16320), or only those
+ * within the space map (1.1.0's and 0.9.0's thin_restore).
+ */
+static void note_nr_free(struct ck *c, struct smc *s, uint64_t i, uint32_t nr_free,
+			 const struct bm_cmp *m)
+{
+	struct tm_problem p;
+	char text[160];
+	uint32_t past = (uint32_t)(TM_ENTRIES_PER_BITMAP - m->in_range);
+	uint32_t whole = m->free_before + m->past_free;
+
+	tm_problem_init(&p, TM_PR_SM_NR_FREE);
+	p.text = s->name;
+	p.n = i;
+	p.actual = nr_free;
+	p.expected = m->free_before;
+	if (past) {
+		uint32_t d_in = nr_free > m->free_before ? nr_free - m->free_before
+							 : m->free_before - nr_free;
+		uint32_t d_all = nr_free > whole ? nr_free - whole : whole - nr_free;
+		if (nr_free > m->in_range || d_all < d_in) {
+			p.expected = whole;
+			snprintf(text, sizeof(text),
+				 " of its %u, counting the %u past the end of the space map "
+				 "(block %llu on) as the kernel does",
+				 TM_ENTRIES_PER_BITMAP, past,
+				 (unsigned long long)s->root.nr_blocks);
+		} else {
+			snprintf(text, sizeof(text),
+				 " among its %llu within the space map (blocks %llu-%llu)",
+				 (unsigned long long)m->in_range, (unsigned long long)m->base,
+				 (unsigned long long)(m->base + m->in_range - 1));
+		}
+		p.text2 = text;
+	}
+	ck_report(c, &p);
+}
+
+/*
  * Bitmap @i against the computed counts, a word (32 entries) at a time:
  * a word in range, equal to the computed one (same layout, check_int.h),
  * without a 3 (overflow) and with no overflow entry for its blocks needs
@@ -419,6 +465,7 @@ static void compare_bitmap(struct ck *c, struct smc *s, uint64_t i, uint8_t *buf
 		if (j0 >= m.in_range) {
 			if (disk)
 				m.tail = 1;
+			m.past_free += (uint32_t)__builtin_popcountll(~(disk | (disk >> 1)) & lows);
 			continue;
 		}
 		while (s->rc_pos < s->rc->n && s->rc->v[s->rc_pos].key < m.base + j0)
@@ -446,9 +493,9 @@ static void compare_bitmap(struct ck *c, struct smc *s, uint64_t i, uint8_t *buf
 	/* the hints: in-range free count (tools) or counting the entries
 	 * past the end as free (the kernel) */
 	const struct tm_index_entry *ie = &s->ie[i];
-	uint32_t past = (uint32_t)(TM_ENTRIES_PER_BITMAP - m.in_range);
-	if (ie->nr_free != m.free_before && ie->nr_free != m.free_before + past)
-		note_index(c, s, TM_PR_SM_NR_FREE, i, ie->nr_free, m.free_before);
+	uint32_t whole = m.free_before + m.past_free;
+	if (ie->nr_free != m.free_before && ie->nr_free != whole)
+		note_nr_free(c, s, i, ie->nr_free, &m);
 	if (m.first_free != UINT32_MAX && ie->none_free_before > m.first_free)
 		note_index(c, s, TM_PR_SM_NONE_FREE_BEFORE, i, ie->none_free_before,
 			   m.first_free);

@@ -13,6 +13,7 @@
 #include "thinmeta/btree.h"
 #include "thinmeta/dump.h"
 #include "thinmeta/metadata.h"
+#include "thinmeta/superblock.h"
 
 struct run_builder {
 	int active;
@@ -256,6 +257,64 @@ static int64_t find_run(const uint64_t *heads, uint64_t n, uint64_t b)
 	return lo < n && heads[lo] == b ? (int64_t)lo : -1;
 }
 
+/*
+ * The superblock at @b, for a dump.  1.1.0's thin_dump reads only what it
+ * prints: the details tree and, without --skip-mappings, the mapping tree;
+ * the space maps' roots and (unless it is dumped) the held snapshot's are
+ * never followed, so one past the end of the device does not stop it.
+ * Every field rule applies; of the roots only those of the trees read
+ * (@trees: 0 none, 1 the details tree, 2 both) must be on the device.
+ */
+static int dump_read_sb(struct tm_bm *bm, uint64_t b, int trees, struct tm_superblock *sb,
+			struct tm_error *e)
+{
+	struct tm_superblock t;
+	int r = tm_sb_read(bm, b, sb, e);
+
+	if (r)
+		return r;
+	/* as a copy: the rules without the space maps' and the snapshot's roots */
+	t = *sb;
+	if (trees < 2)
+		t.mapping_root = 0;
+	if (trees < 1)
+		t.details_root = 0;
+	return tm_sb_check_fields(&t, tm_bm_nr_blocks(bm), 1, e);
+}
+
+/* tm_view_live / tm_view_snapshot, checking only the roots a dump reads. */
+static int dump_view(struct tm_bm *bm, const struct tm_dump_opts *o, struct tm_view *v,
+		     struct tm_error *e)
+{
+	struct tm_superblock live;
+	int trees = o->skip_mappings ? 1 : 2;
+	int r;
+
+	memset(v, 0, sizeof(*v));
+	if (tm_bm_nr_blocks(bm) < 1)
+		return tm_fail(e, -EUCLEAN, TM_RULE_TOO_SMALL, 0,
+			       "metadata device is smaller than one block");
+	if (!o->metadata_snap)
+		return dump_read_sb(bm, 0, trees, &v->sb, e);
+	if ((r = dump_read_sb(bm, 0, 0, &live, e)))
+		return r;
+	if (!live.held_root)
+		return tm_fail(e, -ENODATA, TM_RULE_NO_SNAP, 0,
+			       "no current metadata snapshot (the superblock holds none)");
+	if (o->snap_block && o->snap_block != live.held_root)
+		return tm_fail(e, -EINVAL, TM_RULE_SNAP_MISMATCH, o->snap_block,
+			       "metadata snapshot block %llu does not match the one in the superblock (%llu)",
+			       (unsigned long long)o->snap_block,
+			       (unsigned long long)live.held_root);
+	if ((r = dump_read_sb(bm, live.held_root, trees, &v->sb, e))) {
+		tm_error_context(e, "metadata snapshot");
+		return r;
+	}
+	v->sb_block = live.held_root;
+	v->is_snapshot = 1;
+	return 0;
+}
+
 int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 	    const struct tm_ir_sink *sink, struct tm_error *e)
 {
@@ -272,8 +331,7 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 	struct dumper *d = NULL;
 	int r;
 
-	r = o->metadata_snap ? tm_view_snapshot(bm, o->snap_block, &view, e)
-			     : tm_view_live(bm, &view, e);
+	r = dump_view(bm, o, &view, e);
 	if (r)
 		return r;
 	r = tm_read_devices(bm, &view, o->skip_mappings, &devs, &nr_devs, e);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "thinmeta/dump.h"
+#include "u64map.h"
 
 struct gent {
 	uint64_t block;
@@ -30,67 +31,19 @@ struct gent {
 	uint8_t has_back, head, tail, shared;
 };
 
-struct gmap {			/* block -> index into ents */
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap;
-};
-
 struct gatherer {
 	struct gent *ents;
 	size_t nr, cap;
-	struct gmap map;
+	struct u64map map;	/* block -> index into ents */
 };
-
-#define EMPTY UINT64_MAX
-
-static size_t ghash(uint64_t v, size_t cap)
-{
-	return (size_t)((v * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
-}
-
-static int gmap_grow(struct gmap *m)
-{
-	size_t ncap = m->cap ? m->cap * 2 : 256;
-	uint64_t *nk = malloc(ncap * sizeof(*nk));
-	uint32_t *nv = malloc(ncap * sizeof(*nv));
-
-	if (!nk || !nv) {
-		free(nk);
-		free(nv);
-		return -ENOMEM;
-	}
-	memset(nk, 0xff, ncap * sizeof(*nk));
-	for (size_t i = 0; i < m->cap; i++) {
-		if (m->keys[i] == EMPTY)
-			continue;
-		size_t j = ghash(m->keys[i], ncap);
-		while (nk[j] != EMPTY)
-			j = (j + 1) & (ncap - 1);
-		nk[j] = m->keys[i];
-		nv[j] = m->vals[i];
-	}
-	free(m->keys);
-	free(m->vals);
-	m->keys = nk;
-	m->vals = nv;
-	m->cap = ncap;
-	return 0;
-}
 
 /* Index of @b's entry, creating it if needed; -ENOMEM. */
 static int64_t entry_of(struct gatherer *g, uint64_t b)
 {
-	size_t j;
+	const uint64_t *v = u64map_find(&g->map, b);
 
-	if ((g->nr + 1) * 2 > g->map.cap && gmap_grow(&g->map))
-		return -ENOMEM;
-	j = ghash(b, g->map.cap);
-	while (g->map.keys[j] != EMPTY) {
-		if (g->map.keys[j] == b)
-			return g->map.vals[j];
-		j = (j + 1) & (g->map.cap - 1);
-	}
+	if (v)
+		return (int64_t)*v;
 	if (g->nr == g->cap) {
 		size_t ncap = g->cap ? g->cap * 2 : 256;
 		struct gent *ne = realloc(g->ents, ncap * sizeof(*ne));
@@ -99,23 +52,19 @@ static int64_t entry_of(struct gatherer *g, uint64_t b)
 		g->ents = ne;
 		g->cap = ncap;
 	}
+	int r = u64map_put(&g->map, b, g->nr);
+	if (r)
+		return r;
 	memset(&g->ents[g->nr], 0, sizeof(struct gent));
 	g->ents[g->nr].block = b;
-	g->map.keys[j] = b;
-	g->map.vals[j] = (uint32_t)g->nr;
 	return (int64_t)g->nr++;
 }
 
 static int64_t find(const struct gatherer *g, uint64_t b)
 {
-	size_t j = ghash(b, g->map.cap);
+	const uint64_t *v = u64map_find(&g->map, b);
 
-	while (g->map.keys[j] != EMPTY) {
-		if (g->map.keys[j] == b)
-			return g->map.vals[j];
-		j = (j + 1) & (g->map.cap - 1);
-	}
-	return -1;
+	return v ? (int64_t)*v : -1;
 }
 
 /* Add @b to @e's successors; 1 if added, 0 if present, -ENOMEM. */
@@ -159,8 +108,7 @@ static void gatherer_free(struct gatherer *g)
 	for (size_t i = 0; i < g->nr; i++)
 		free(g->ents[i].nb);
 	free(g->ents);
-	free(g->map.keys);
-	free(g->map.vals);
+	u64map_free(&g->map);
 }
 
 int tm_gather_runs(const uint64_t *const *lists, const uint64_t *lens,

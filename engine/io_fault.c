@@ -61,11 +61,19 @@ static void fault_close(struct tm_dev *dev)
 	free(f);
 }
 
+/* Where the inner device has holes: not an I/O call, never fails here. */
+static int fault_data_extent(struct tm_dev *dev, uint64_t block, uint64_t *start,
+			     uint64_t *end)
+{
+	return tm_dev_data_extent(((struct fault_dev *)dev)->inner, block, start, end);
+}
+
 static const struct tm_dev_ops fault_ops = {
 	.read = fault_read,
 	.write = fault_write,
 	.flush = fault_flush,
 	.close = fault_close,
+	.data_extent = fault_data_extent,
 };
 
 int tm_dev_fault_wrap(struct tm_dev *inner, uint64_t fail_nth, unsigned which,

@@ -5,7 +5,8 @@
  * from the device and not from a page cache the kernel's own writes may
  * have bypassed; where O_DIRECT is refused we fall back to buffered I/O.
  * Direct I/O needs aligned buffers: unaligned callers go through a bounce
- * buffer.  Read-only unless TM_DEV_WRITE.
+ * buffer.  Read-only unless TM_DEV_WRITE.  A regular file tells where its
+ * holes are (data_extent); a block device cannot.
  */
 
 #include <errno.h>
@@ -146,11 +147,68 @@ static void file_close(struct tm_dev *dev)
 	free(f);
 }
 
+/*
+ * SEEK_DATA / SEEK_HOLE, in whole blocks: a block is skipped only when all
+ * of it is a hole.  Where the file system cannot tell (an error other than
+ * ENXIO, "no data past here"), everything may hold data.
+ */
+static int file_data_extent(struct tm_dev *dev, uint64_t block, uint64_t *start,
+			    uint64_t *end)
+{
+	struct file_dev *f = (struct file_dev *)dev;
+	uint64_t s, e;
+	off_t d, h;
+
+	*start = block;
+	*end = dev->nr_blocks;
+	if (dev->is_blockdev || block >= dev->nr_blocks)
+		return 0;
+	d = lseek(f->fd, (off_t)(block * TM_BLOCK_SIZE), SEEK_DATA);
+	if (d < 0) {
+		if (errno == ENXIO)
+			*start = dev->nr_blocks;
+		return 0;
+	}
+	s = (uint64_t)d / TM_BLOCK_SIZE;
+	if (s < block)		/* never, but never go backwards */
+		s = block;
+	if (s >= dev->nr_blocks) {	/* data only in a partial last block */
+		*start = dev->nr_blocks;
+		return 0;
+	}
+	*start = s;
+	h = lseek(f->fd, d, SEEK_HOLE);
+	if (h < 0)
+		return 0;
+	e = ((uint64_t)h + TM_BLOCK_SIZE - 1) / TM_BLOCK_SIZE;
+	if (e > s && e < dev->nr_blocks)
+		*end = e;
+	return 0;
+}
+
+/*
+ * Readahead of blocks soon read, on a regular file (buffered): the kernel
+ * starts reading them into the page cache while we work, so that a cold
+ * file sees many requests in flight instead of one synchronous read at a
+ * time.  Nothing on O_DIRECT (the page cache is not used).
+ */
+static void file_hint(struct tm_dev *dev, uint64_t block, unsigned count)
+{
+	struct file_dev *f = (struct file_dev *)dev;
+
+	if (f->direct)
+		return;
+	(void)posix_fadvise(f->fd, (off_t)(block * TM_BLOCK_SIZE),
+			    (off_t)count * TM_BLOCK_SIZE, POSIX_FADV_WILLNEED);
+}
+
 static const struct tm_dev_ops file_ops = {
 	.read = file_read,
 	.write = file_write,
 	.flush = file_flush,
 	.close = file_close,
+	.data_extent = file_data_extent,
+	.hint = file_hint,
 };
 
 int tm_dev_open_file(const char *path, unsigned flags, struct tm_dev **out)

@@ -21,6 +21,7 @@
 #include "count2.h"
 #include "mtree.h"
 #include "thinmeta/ls.h"
+#include "u64map.h"
 
 struct lsum {
 	uint64_t key_low, key_high;
@@ -39,12 +40,6 @@ struct lnode {
 	struct lsum s;
 };
 
-struct lmap {			/* block -> node index, open addressing */
-	uint64_t *keys;
-	uint32_t *vals;
-	size_t cap, n;
-};
-
 struct lctx {
 	struct tm_bm *bm;
 	struct tm_error *e;
@@ -53,7 +48,7 @@ struct lctx {
 	struct count2 data;
 	struct lnode *nodes;
 	size_t nr_nodes, cap_nodes;
-	struct lmap map;
+	struct u64map map;	/* block -> node index */
 	uint64_t *ckeys, *cblocks;
 	uint64_t nr_c, cap_c;
 	uint32_t *leaves;	/* node indexes of leaves */
@@ -61,63 +56,11 @@ struct lctx {
 	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
 };
 
-#define EMPTY UINT64_MAX
-
-static size_t lhash(uint64_t v, size_t cap)
+static int64_t node_of(const struct lctx *c, uint64_t b)
 {
-	return (size_t)((v * 0x9e3779b97f4a7c15ull) >> 23) & (cap - 1);
-}
+	const uint64_t *v = u64map_find(&c->map, b);
 
-static int lmap_grow(struct lmap *m)
-{
-	size_t ncap = m->cap ? m->cap * 2 : 1024;
-	uint64_t *nk = malloc(ncap * sizeof(*nk));
-	uint32_t *nv = malloc(ncap * sizeof(*nv));
-
-	if (!nk || !nv) {
-		free(nk);
-		free(nv);
-		return -ENOMEM;
-	}
-	memset(nk, 0xff, ncap * sizeof(*nk));
-	for (size_t i = 0; i < m->cap; i++) {
-		if (m->keys[i] == EMPTY)
-			continue;
-		size_t j = lhash(m->keys[i], ncap);
-		while (nk[j] != EMPTY)
-			j = (j + 1) & (ncap - 1);
-		nk[j] = m->keys[i];
-		nv[j] = m->vals[i];
-	}
-	free(m->keys);
-	free(m->vals);
-	m->keys = nk;
-	m->vals = nv;
-	m->cap = ncap;
-	return 0;
-}
-
-static int64_t lmap_find(const struct lmap *m, uint64_t b)
-{
-	if (!m->cap)
-		return -1;
-	for (size_t j = lhash(b, m->cap); m->keys[j] != EMPTY; j = (j + 1) & (m->cap - 1))
-		if (m->keys[j] == b)
-			return m->vals[j];
-	return -1;
-}
-
-static int lmap_put(struct lmap *m, uint64_t b, uint32_t v)
-{
-	if ((m->n + 1) * 2 > m->cap && lmap_grow(m))
-		return -ENOMEM;
-	size_t j = lhash(b, m->cap);
-	while (m->keys[j] != EMPTY)
-		j = (j + 1) & (m->cap - 1);
-	m->keys[j] = b;
-	m->vals[j] = v;
-	m->n++;
-	return 0;
+	return v ? (int64_t)*v : -1;
 }
 
 static int nomem(struct lctx *c)
@@ -136,7 +79,7 @@ static int64_t add_node(struct lctx *c, uint64_t b, int height)
 		c->nodes = nn;
 		c->cap_nodes = ncap;
 	}
-	if (c->nr_nodes >= UINT32_MAX || lmap_put(&c->map, b, (uint32_t)c->nr_nodes))
+	if (c->nr_nodes >= UINT32_MAX || u64map_put(&c->map, b, c->nr_nodes))
 		return nomem(c);
 	struct lnode *n = &c->nodes[c->nr_nodes];
 	memset(n, 0, sizeof(*n));
@@ -186,6 +129,8 @@ static int collect(struct lctx *c, uint64_t b, int height)
 	r = mt_read_node(c->bm, b, height, 1, 0, MT_OPEN, c->bufs[height], &n, c->e);
 	if (r)
 		return r;
+	if (height >= 2)	/* children read next, one by one */
+		mt_hint_children(c->bm, &n);
 	if (c->nr_c + n.nr_entries > c->cap_c) {
 		uint64_t ncap = (c->cap_c ? c->cap_c * 2 : 1024) + n.nr_entries;
 		uint64_t *nk = realloc(c->ckeys, ncap * sizeof(*nk));
@@ -216,7 +161,7 @@ static int collect(struct lctx *c, uint64_t b, int height)
 				return r;
 			continue;
 		}
-		int64_t ci = lmap_find(&c->map, child);
+		int64_t ci = node_of(c, child);
 		if (ci < 0 || c->nodes[ci].height != height - 1)
 			return tm_fail(c->e, -EUCLEAN, TM_RULE_DEPTH, child,
 				       "block %" PRIu64 " is reached at two different heights of the mapping trees",
@@ -357,7 +302,7 @@ static int summarize(struct lctx *c, uint32_t idx, uint64_t lo, uint64_t hi, int
 	struct lsum sum = { 0 };
 	for (uint64_t i = 0; i < nr; i++) {
 		struct lsum cs;
-		int64_t ci = lmap_find(&c->map, c->cblocks[off + i]);
+		int64_t ci = node_of(c, c->cblocks[off + i]);
 		if (ci < 0)
 			return tm_fail(c->e, -EUCLEAN, TM_RULE_DEVICES, c->cblocks[off + i],
 				       "block %" PRIu64 " was not collected", c->cblocks[off + i]);
@@ -421,7 +366,7 @@ int tm_ls_count(struct tm_bm *bm, const struct tm_device *devs, uint64_t nr_devs
 	}
 	for (i = 0; i < nr_devs; i++) {
 		struct lsum s;
-		int64_t idx = lmap_find(&c->map, devs[i].mapping_root);
+		int64_t idx = node_of(c, devs[i].mapping_root);
 		if (idx < 0) {
 			r = tm_fail(e, -EUCLEAN, TM_RULE_DEVICES, devs[i].mapping_root,
 				    "mapping tree root %" PRIu64 " was not collected",
@@ -442,8 +387,7 @@ out:
 	count2_free(&c->data);
 	free(c->refs);
 	free(c->nodes);
-	free(c->map.keys);
-	free(c->map.vals);
+	u64map_free(&c->map);
 	free(c->ckeys);
 	free(c->cblocks);
 	free(c->leaves);

@@ -30,8 +30,8 @@ void tm_details_encode(const struct tm_device_details *d, void *p)
 	tm_put_le32(b + 20, d->snapshotted_time);
 }
 
-static int read_sb_at(struct tm_bm *bm, uint64_t b, struct tm_superblock *sb,
-		      struct tm_error *e)
+int tm_sb_read(struct tm_bm *bm, uint64_t b, struct tm_superblock *sb,
+	       struct tm_error *e)
 {
 	uint8_t buf[TM_BLOCK_SIZE];
 	int r;
@@ -42,10 +42,17 @@ static int read_sb_at(struct tm_bm *bm, uint64_t b, struct tm_superblock *sb,
 		tm_bm_forget(bm, b);
 		r = tm_bm_read(bm, b, &tm_sb_validator, buf, e);
 	}
-	if (r)
-		return r;
-	tm_sb_decode(buf, sb);
-	return tm_sb_check_fields(sb, tm_bm_nr_blocks(bm), b != 0, e);
+	if (!r)
+		tm_sb_decode(buf, sb);
+	return r;
+}
+
+static int read_sb_at(struct tm_bm *bm, uint64_t b, struct tm_superblock *sb,
+		      struct tm_error *e)
+{
+	int r = tm_sb_read(bm, b, sb, e);
+
+	return r ? r : tm_sb_check_fields(sb, tm_bm_nr_blocks(bm), b != 0, e);
 }
 
 int tm_read_superblock(struct tm_bm *bm, struct tm_superblock *sb, struct tm_error *e)

@@ -19,6 +19,32 @@ int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
 	return mt_check_node(buf, b, height, is_root, lo, hi, n, e);
 }
 
+void mt_hint_children(struct tm_bm *bm, const struct tm_node *n)
+{
+	struct tm_dev *dev = tm_bm_dev(bm);
+	uint64_t start = 0, last = 0;
+	int have = 0;
+
+	if (!dev->ops->hint)
+		return;
+	for (uint32_t i = 0; i < n->nr_entries; i++) {
+		uint64_t b = tm_node_value64(n, i);
+		if (b >= dev->nr_blocks)
+			continue;
+		if (have && b >= start && b <= last + 8 && b - start < 256) {
+			if (b > last)
+				last = b;
+			continue;
+		}
+		if (have)
+			tm_dev_hint(dev, start, (unsigned)(last - start + 1));
+		start = last = b;
+		have = 1;
+	}
+	if (have)
+		tm_dev_hint(dev, start, (unsigned)(last - start + 1));
+}
+
 int mt_check_node(const void *buf, uint64_t b, int height, int is_root, uint64_t lo,
 		  uint64_t hi, struct tm_node *n, struct tm_error *e)
 {
@@ -196,6 +222,8 @@ static int list_node(struct lwalk *w, uint64_t b, int height, uint64_t lo, uint6
 			 w->bufs[height], &n, w->e);
 	if (r)
 		return r;
+	if (height >= 2)	/* children read next, one by one */
+		mt_hint_children(w->bm, &n);
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
 		uint64_t clo = tm_node_key(&n, i);
 		uint64_t chi = i + 1 < n.nr_entries ? tm_node_key(&n, i + 1) : hi;

@@ -34,6 +34,14 @@ int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
 		 struct tm_error *e);
 
 /*
+ * Tell the device that the children of node @n (read, checked) will be
+ * read soon (tm_dev_hint: readahead on a regular file; runs of near
+ * blocks as one hint), so that a walk down internal nodes one by one has
+ * their reads in flight together.  Reads nothing; changes no read order.
+ */
+void mt_hint_children(struct tm_bm *bm, const struct tm_node *n);
+
+/*
  * mt_read_node()'s rules for a node already read and validated as a btree
  * node (block @b, bytes @buf): fills @n.
  */

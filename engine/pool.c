@@ -799,7 +799,8 @@ int tm_pool_lookup(struct tm_pool *p, uint64_t id, uint64_t vblock,
 
 /*
  * The kernel's alloc_data_block().  *@refused: no block was free (now and
- * at the last commit) and nothing changed.
+ * at the last commit) and nothing changed, or the pool ran out of
+ * metadata space (the allocation committed, -EROFS).
  */
 static int alloc_data_block(struct tm_pool *p, uint64_t *b, int *refused,
 			    struct tm_error *e)
@@ -826,9 +827,23 @@ static int alloc_data_block(struct tm_pool *p, uint64_t *b, int *refused,
 	if (r)
 		return r;
 	touch(p);
-	if (!tm_pool_free_metadata_blocks(p))
+	if (!tm_pool_free_metadata_blocks(p)) {
 		/* commit before the metadata reserve is used up */
-		return tm_pool_commit(p, e);
+		r = tm_pool_commit(p, e);
+		if (r)
+			return r;
+		/*
+		 * Still none free: out of metadata space.  As in the kernel, the
+		 * block just allocated stays allocated (committed, mapped by
+		 * nothing: a leak thin_check reports) and the write fails; the
+		 * commit cleared the transaction, so nothing may be added to it.
+		 */
+		if (!tm_pool_free_metadata_blocks(p)) {
+			*refused = 1;
+			return tm_fail(e, -EROFS, TM_RULE_TOO_SMALL, TM_NO_BLOCK,
+				       "out of metadata space: the pool is read-only until the metadata device grows");
+		}
+	}
 	return 0;
 }
 

@@ -70,18 +70,9 @@ const char *tm_repair_src_name(enum tm_repair_src src)
 static int read_sb(struct tm_bm *bm, uint64_t b, struct tm_superblock *sb, int copy,
 		   struct tm_error *e)
 {
-	uint8_t buf[TM_BLOCK_SIZE];
-	int r;
+	int r = tm_sb_read(bm, b, sb, e);
 
-	r = tm_bm_read(bm, b, &tm_sb_validator, buf, e);
-	if (r == -EILSEQ) {
-		tm_bm_forget(bm, b);
-		r = tm_bm_read(bm, b, &tm_sb_validator, buf, e);
-	}
-	if (r)
-		return r;
-	tm_sb_decode(buf, sb);
-	return tm_sb_check_fields(sb, tm_bm_nr_blocks(bm), copy, e);
+	return r ? r : tm_sb_check_fields(sb, tm_bm_nr_blocks(bm), copy, e);
 }
 
 static int dbs_valid(uint32_t v)
@@ -1174,6 +1165,8 @@ int tm_salvage(struct tm_bm *bm, const struct tm_repair_opts *opts,
 	if (opts)
 		s->opts = *opts;
 	s->rep.nr_blocks = tm_bm_nr_blocks(bm);
+	if (s->rep.nr_blocks > TM_MAX_METADATA_BLOCKS)	/* what a scan reads */
+		s->rep.nr_blocks = TM_MAX_METADATA_BLOCKS;
 	s->rep.data_block_size.src = TM_SRC_NONE;
 	x.s = s;
 	x.bm = bm;

@@ -21,6 +21,7 @@
 #include "thinmeta/metadata.h"
 #include "thinmeta/repair.h"
 #include "thinmeta/superblock.h"
+#include "u64map.h"
 #include "u64set.h"
 
 /* ------------------------------------------------------------------ */
@@ -34,18 +35,7 @@ struct u64vec {
 int u64vec_push(struct u64vec *a, uint64_t x);
 void u64vec_free(struct u64vec *a);
 
-/* A map from u64 keys to u64 values (open addressing). */
-struct u64map {
-	uint64_t *keys;		/* UINT64_MAX = empty */
-	uint64_t *vals;
-	size_t cap, n;
-};
-
-void u64map_init(struct u64map *m);
-void u64map_free(struct u64map *m);
-/* 0 and *val if present, -ENODATA if not. */
-int u64map_get(const struct u64map *m, uint64_t k, uint64_t *val);
-int u64map_put(struct u64map *m, uint64_t k, uint64_t val);
+/* struct u64map: u64map.h */
 
 /* ------------------------------------------------------------------ */
 /* The scan */

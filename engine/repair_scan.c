@@ -1,6 +1,7 @@
 /*
  * repair_scan.c - read every metadata block once, in large sequential
- * reads, and keep what a salvage needs to know about it: which blocks are
+ * reads (the holes of a sparse file are not read: they are zero blocks,
+ * tm_dev_data_extent), and keep what a salvage needs to know about it: which blocks are
  * intact btree nodes (checksum, self-location, header, key order), what
  * they hold (key range, value size, child pointers, mapping times), what
  * kind of tree each belongs to, and what the metadata space map says of
@@ -37,75 +38,6 @@ void u64vec_free(struct u64vec *a)
 	free(a->v);
 	a->v = NULL;
 	a->n = a->cap = 0;
-}
-
-void u64map_init(struct u64map *m)
-{
-	memset(m, 0, sizeof(*m));
-}
-
-void u64map_free(struct u64map *m)
-{
-	free(m->keys);
-	free(m->vals);
-	u64map_init(m);
-}
-
-static size_t mhash(uint64_t k, size_t cap)
-{
-	return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 17) & (cap - 1);
-}
-
-int u64map_get(const struct u64map *m, uint64_t k, uint64_t *val)
-{
-	if (!m->cap)
-		return -ENODATA;
-	for (size_t j = mhash(k, m->cap);; j = (j + 1) & (m->cap - 1)) {
-		if (m->keys[j] == UINT64_MAX)
-			return -ENODATA;
-		if (m->keys[j] == k) {
-			*val = m->vals[j];
-			return 0;
-		}
-	}
-}
-
-static void map_insert(uint64_t *keys, uint64_t *vals, size_t cap, uint64_t k, uint64_t v)
-{
-	size_t j = mhash(k, cap);
-
-	while (keys[j] != UINT64_MAX && keys[j] != k)
-		j = (j + 1) & (cap - 1);
-	keys[j] = k;
-	vals[j] = v;
-}
-
-int u64map_put(struct u64map *m, uint64_t k, uint64_t val)
-{
-	if ((m->n + 1) * 2 > m->cap) {
-		size_t ncap = m->cap ? m->cap * 2 : 64;
-		uint64_t *nk = malloc(ncap * sizeof(*nk));
-		uint64_t *nv = malloc(ncap * sizeof(*nv));
-		if (!nk || !nv) {
-			free(nk);
-			free(nv);
-			return -ENOMEM;
-		}
-		memset(nk, 0xff, ncap * sizeof(*nk));
-		for (size_t i = 0; i < m->cap; i++)
-			if (m->keys[i] != UINT64_MAX)
-				map_insert(nk, nv, ncap, m->keys[i], m->vals[i]);
-		free(m->keys);
-		free(m->vals);
-		m->keys = nk;
-		m->vals = nv;
-		m->cap = ncap;
-	}
-	uint64_t old;
-	if (u64map_get(m, k, &old))
-		m->n++;
-	map_insert(m->keys, m->vals, m->cap, k, val);
-	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -213,23 +145,14 @@ static int classify_block(struct scan *s, const uint8_t *buf, uint64_t b)
 	return 0;
 }
 
-int scan_run(struct tm_bm *bm, struct scan *s, struct tm_error *e)
+/* Read and classify blocks [@b, @end), SCAN_CHUNK at a time. */
+static int scan_extent(struct scan *s, struct tm_dev *dev, uint8_t *buf, uint64_t b,
+		       uint64_t end)
 {
-	struct tm_dev *dev = tm_bm_dev(bm);
-	uint8_t *buf;
-	int r = 0;
+	int r;
 
-	memset(s, 0, sizeof(*s));
-	s->nr_blocks = tm_bm_nr_blocks(bm);
-	s->bstate = calloc(s->nr_blocks ? s->nr_blocks : 1, 1);
-	buf = malloc((size_t)SCAN_CHUNK * TM_BLOCK_SIZE);
-	if (!s->bstate || !buf) {
-		free(buf);
-		scan_free(s);
-		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-	}
-	for (uint64_t b = 0; b < s->nr_blocks; b += SCAN_CHUNK) {
-		unsigned n = s->nr_blocks - b < SCAN_CHUNK ? (unsigned)(s->nr_blocks - b) : SCAN_CHUNK;
+	for (; b < end; b += SCAN_CHUNK) {
+		unsigned n = end - b < SCAN_CHUNK ? (unsigned)(end - b) : SCAN_CHUNK;
 		if (tm_dev_read(dev, b, n, buf)) {
 			/* find which blocks fail, one by one */
 			for (unsigned i = 0; i < n; i++) {
@@ -240,13 +163,50 @@ int scan_run(struct tm_bm *bm, struct scan *s, struct tm_error *e)
 					continue;
 				}
 				if ((r = classify_block(s, p, b + i)))
-					goto nomem;
+					return r;
 			}
 			continue;
 		}
 		for (unsigned i = 0; i < n; i++)
 			if ((r = classify_block(s, buf + (size_t)i * TM_BLOCK_SIZE, b + i)))
-				goto nomem;
+				return r;
+	}
+	return 0;
+}
+
+int scan_run(struct tm_bm *bm, struct scan *s, struct tm_error *e)
+{
+	struct tm_dev *dev = tm_bm_dev(bm);
+	uint8_t *buf;
+	int r = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->nr_blocks = tm_bm_nr_blocks(bm);
+	/* metadata never lives past the format's largest space map */
+	if (s->nr_blocks > TM_MAX_METADATA_BLOCKS)
+		s->nr_blocks = TM_MAX_METADATA_BLOCKS;
+	s->bstate = calloc(s->nr_blocks ? s->nr_blocks : 1, 1);
+	buf = malloc((size_t)SCAN_CHUNK * TM_BLOCK_SIZE);
+	if (!s->bstate || !buf) {
+		free(buf);
+		scan_free(s);
+		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	}
+	/* holes of a sparse file are zero blocks without reading them */
+	for (uint64_t next = 0; next < s->nr_blocks;) {
+		uint64_t start, end;
+		if (tm_dev_data_extent(dev, next, &start, &end) || start < next || end < start) {
+			start = next;	/* cannot tell: read the rest */
+			end = s->nr_blocks;
+		}
+		if (start > s->nr_blocks)
+			start = s->nr_blocks;
+		if (end > s->nr_blocks || (end == start && start < s->nr_blocks))
+			end = s->nr_blocks;
+		memset(s->bstate + next, BS_ZERO, start - next);
+		if ((r = scan_extent(s, dev, buf, start, end)))
+			goto nomem;
+		next = end;
 	}
 	free(buf);
 	if (s->nr_io_errors == s->nr_blocks && s->nr_blocks) {

@@ -73,6 +73,21 @@ static int add_hole(struct walker *w, uint64_t b, uint64_t lo, uint64_t hi, int 
 {
 	struct hole *h;
 
+	/*
+	 * The same unusable node for the next keys of the same list (a node
+	 * named in slot after slot): one hole, not one per slot, so that
+	 * memory and the report stay bounded by the metadata's size.
+	 */
+	if (w->nr_holes && w->tree == TREE_BOTTOM) {
+		const struct u64vec *l = &w->lists[w->list];
+		h = &w->holes[w->nr_holes - 1];
+		if (l->n && l->v[l->n - 1] == (HOLE_BIT | (uint64_t)(w->nr_holes - 1)) &&
+		    h->block == b && h->why == (uint8_t)why && h->depth == depth &&
+		    h->dev == w->cur_dev && h->hi != UINT64_MAX && h->hi + 1 == lo) {
+			h->hi = hi;
+			return 0;
+		}
+	}
 	GROW(w, w->holes, w->nr_holes, w->cap_holes);
 	h = &w->holes[w->nr_holes];
 	memset(h, 0, sizeof(*h));

@@ -13,98 +13,6 @@
 #include "thinmeta/space_map.h"
 
 /* ------------------------------------------------------------------ */
-/* Overflow table: block -> count (>= 3), linear probing. */
-
-#define OVF_EMPTY UINT64_MAX
-
-static size_t ovf_hash(uint64_t k, size_t cap)
-{
-	return (size_t)((k * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
-}
-
-static uint32_t *ovf_find(const struct rc_overflow *o, uint64_t k)
-{
-	size_t j;
-
-	if (!o->cap)
-		return NULL;
-	for (j = ovf_hash(k, o->cap); o->keys[j] != OVF_EMPTY; j = (j + 1) & (o->cap - 1))
-		if (o->keys[j] == k)
-			return &o->vals[j];
-	return NULL;
-}
-
-static int ovf_grow(struct rc_overflow *o)
-{
-	size_t ncap = o->cap ? o->cap * 2 : 256;
-	uint64_t *nk = malloc(ncap * sizeof(*nk));
-	uint32_t *nv = malloc(ncap * sizeof(*nv));
-
-	if (!nk || !nv) {
-		free(nk);
-		free(nv);
-		return -ENOMEM;
-	}
-	memset(nk, 0xff, ncap * sizeof(*nk));
-	for (size_t i = 0; i < o->cap; i++) {
-		if (o->keys[i] == OVF_EMPTY)
-			continue;
-		size_t j = ovf_hash(o->keys[i], ncap);
-		while (nk[j] != OVF_EMPTY)
-			j = (j + 1) & (ncap - 1);
-		nk[j] = o->keys[i];
-		nv[j] = o->vals[i];
-	}
-	free(o->keys);
-	free(o->vals);
-	o->keys = nk;
-	o->vals = nv;
-	o->cap = ncap;
-	return 0;
-}
-
-static int ovf_insert(struct rc_overflow *o, uint64_t k, uint32_t v)
-{
-	size_t j;
-
-	if ((o->n + 1) * 4 > o->cap * 3 && ovf_grow(o))
-		return -ENOMEM;
-	for (j = ovf_hash(k, o->cap); o->keys[j] != OVF_EMPTY; j = (j + 1) & (o->cap - 1))
-		if (o->keys[j] == k) {
-			o->vals[j] = v;
-			return 0;
-		}
-	o->keys[j] = k;
-	o->vals[j] = v;
-	o->n++;
-	return 0;
-}
-
-/* Backward-shift deletion keeps probe chains intact without tombstones. */
-static void ovf_remove(struct rc_overflow *o, uint64_t k)
-{
-	size_t mask = o->cap - 1, i, j;
-
-	if (!o->cap)
-		return;
-	for (i = ovf_hash(k, o->cap); o->keys[i] != k; i = (i + 1) & mask)
-		if (o->keys[i] == OVF_EMPTY)
-			return;
-	o->keys[i] = OVF_EMPTY;
-	o->n--;
-	for (j = (i + 1) & mask; o->keys[j] != OVF_EMPTY; j = (j + 1) & mask) {
-		size_t home = ovf_hash(o->keys[j], o->cap);
-		/* move j back to i if its home is not in the cyclic range (i, j] */
-		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-			o->keys[i] = o->keys[j];
-			o->vals[i] = o->vals[j];
-			o->keys[j] = OVF_EMPTY;
-			i = j;
-		}
-	}
-}
-
-/* ------------------------------------------------------------------ */
 /* tm_rcmap */
 
 #define BIG_HUGE 255u		/* a big count that is in the huge table */
@@ -136,8 +44,7 @@ void tm_rcmap_free(struct tm_rcmap *m)
 	}
 	free(m->chunks);
 	free(m->big);
-	free(m->huge.keys);
-	free(m->huge.vals);
+	u64map_free(&m->huge);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -154,8 +61,8 @@ uint32_t tm_rcmap_get(const struct tm_rcmap *m, uint64_t b)
 		return v;
 	if (m->big[ci][i] != BIG_HUGE)
 		return m->big[ci][i];
-	const uint32_t *p = ovf_find(&m->huge, b);
-	return p ? *p : BIG_HUGE;
+	const uint64_t *p = u64map_find(&m->huge, b);
+	return p ? (uint32_t)*p : BIG_HUGE;
 }
 
 int tm_rcmap_inc(struct tm_rcmap *m, uint64_t b)
@@ -183,11 +90,11 @@ int tm_rcmap_inc(struct tm_rcmap *m, uint64_t b)
 	} else if (m->big[ci][i] < BIG_HUGE - 1) {
 		m->big[ci][i]++;
 	} else if (m->big[ci][i] == BIG_HUGE - 1) {
-		if (ovf_insert(&m->huge, b, BIG_HUGE))
+		if (u64map_put(&m->huge, b, BIG_HUGE))
 			return -ENOMEM;
 		m->big[ci][i] = BIG_HUGE;
 	} else {
-		uint32_t *p = ovf_find(&m->huge, b);
+		uint64_t *p = u64map_find(&m->huge, b);
 		if (!p)
 			return -EINVAL;
 		if (*p == UINT32_MAX)
@@ -261,14 +168,14 @@ int tm_rcmap_dec(struct tm_rcmap *m, uint64_t b, uint32_t *now)
 		return 0;
 	}
 	if (m->big[ci][i] == BIG_HUGE) {
-		uint32_t *p = ovf_find(&m->huge, b);
+		uint64_t *p = u64map_find(&m->huge, b);
 		if (!p)
 			return -EINVAL;
 		if (*p > BIG_HUGE) {
-			*now = --(*p);
+			*now = (uint32_t)--(*p);
 			return 0;
 		}
-		ovf_remove(&m->huge, b);
+		u64map_remove(&m->huge, b);
 		m->big[ci][i] = BIG_HUGE - 1;
 	} else if (m->big[ci][i] > 3) {
 		m->big[ci][i]--;

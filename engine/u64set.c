@@ -17,6 +17,7 @@ void u64set_init(struct u64set *s)
 	s->slots = NULL;
 	s->cap = 0;
 	s->n = 0;
+	s->has_max = 0;
 }
 
 void u64set_free(struct u64set *s)
@@ -30,6 +31,7 @@ void u64set_clear(struct u64set *s)
 	if (s->slots && s->n)
 		memset(s->slots, 0xff, s->cap * sizeof(uint64_t));
 	s->n = 0;
+	s->has_max = 0;
 }
 
 static int grow(struct u64set *s)
@@ -59,8 +61,13 @@ int u64set_add(struct u64set *s, uint64_t v)
 {
 	size_t j;
 
-	if (v == EMPTY)
-		return -EINVAL;
+	if (v == EMPTY) {
+		/* (the empty-slot marker: kept aside; a hostile pointer may be 2^64-1) */
+		if (s->has_max)
+			return 0;
+		s->has_max = 1;
+		return 1;
+	}
 	if ((s->n + 1) * 2 > s->cap && grow(s))
 		return -ENOMEM;
 	j = hash(v, s->cap);
@@ -78,7 +85,9 @@ int u64set_has(const struct u64set *s, uint64_t v)
 {
 	size_t j;
 
-	if (!s->cap || v == EMPTY)
+	if (v == EMPTY)
+		return s->has_max;
+	if (!s->cap)
 		return 0;
 	j = hash(v, s->cap);
 	while (s->slots[j] != EMPTY) {

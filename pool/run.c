@@ -6,12 +6,15 @@
  * have left on the device.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "pool_tool.h"
+#include "thinmeta/dump.h"
 #include "thinmeta/format.h"
 #include "thinmeta/superblock.h"
 #include "tool.h"
@@ -48,6 +51,157 @@ static uint64_t below(struct wl *w, uint64_t n)
 /* ------------------------------------------------------------------ */
 /* The commit log */
 
+/*
+ * The content digest of a commit line: CRC-32 (zlib's) of the committed
+ * pool's live content as text, one line each:
+ *     tid T time X
+ *     dev ID mapped M trans T ctime C stime S     each device, ascending id
+ *     V D TIME                                    each mapped block, ascending
+ * (decimal numbers; what thin_dump says of the pool, shared leaves
+ * expanded, independent of where the blocks are), so that a crash test can
+ * compare it with what a dump of the device says after a kill.
+ */
+struct digest {
+	uint32_t crc;
+	uint32_t table[256];
+};
+
+static void digest_add(struct digest *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void digest_add(struct digest *d, const char *fmt, ...)
+{
+	char line[160];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (int i = 0; i < n && i < (int)sizeof(line) - 1; i++)
+		d->crc = d->table[(d->crc ^ (uint8_t)line[i]) & 0xff] ^ (d->crc >> 8);
+}
+
+static int dg_sb(void *ctx, const struct tm_ir_superblock *sb)
+{
+	digest_add(ctx, "tid %llu time %u\n", (unsigned long long)sb->transaction, sb->time);
+	return 0;
+}
+
+static int dg_dev(void *ctx, const struct tm_ir_device *d)
+{
+	digest_add(ctx, "dev %llu mapped %llu trans %llu ctime %u stime %u\n",
+		   (unsigned long long)d->dev_id, (unsigned long long)d->mapped_blocks,
+		   (unsigned long long)d->transaction, d->creation_time, d->snap_time);
+	return 0;
+}
+
+static int dg_run(void *ctx, const struct tm_ir_run *r)
+{
+	for (uint64_t i = 0; i < r->length; i++)
+		digest_add(ctx, "%llu %llu %u\n", (unsigned long long)(r->origin_begin + i),
+			   (unsigned long long)(r->data_begin + i), r->time);
+	return 0;
+}
+
+static int dg_none(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static int dg_name(void *ctx, const char *name)
+{
+	(void)ctx;
+	(void)name;
+	return -EINVAL;		/* no defs or refs when shared leaves are expanded */
+}
+
+/*
+ * The device as it will be once @sb is written to block 0: block 0 is
+ * read as @sb, every other block from the pool's device (where the rest
+ * of the commit already is, flushed).
+ */
+struct overlay {
+	struct tm_dev dev;
+	struct tm_dev *inner;
+	uint8_t sb[TM_BLOCK_SIZE];
+};
+
+static int ov_read(struct tm_dev *dev, uint64_t block, unsigned count, void *buf)
+{
+	struct overlay *o = (struct overlay *)dev;
+	int r = tm_dev_read(o->inner, block, count, buf);
+
+	if (!r && block == 0 && count)
+		memcpy(buf, o->sb, TM_BLOCK_SIZE);
+	return r;
+}
+
+static int ov_write(struct tm_dev *dev, uint64_t block, unsigned count, const void *buf)
+{
+	(void)dev, (void)block, (void)count, (void)buf;
+	return -EROFS;
+}
+
+static int ov_flush(struct tm_dev *dev)
+{
+	(void)dev;
+	return 0;
+}
+
+static void ov_close(struct tm_dev *dev)
+{
+	(void)dev;
+}
+
+static const struct tm_dev_ops overlay_ops = { ov_read, ov_write, ov_flush, ov_close, NULL, NULL };
+
+/* The digest of the pool @sb describes, or -1 (then "-" is logged). */
+static int64_t content_digest(struct pctx *c, const struct tm_superblock *sb)
+{
+	struct tm_ir_sink sink = { 0 };
+	struct tm_dump_opts o = { 0 };
+	struct overlay ov;
+	struct digest d;
+	struct tm_error e;
+	struct tm_bm *bm;
+	int r;
+
+	ov.dev = *c->dev;
+	ov.dev.ops = &overlay_ops;
+	ov.dev.writable = 0;
+	ov.inner = c->dev;
+	memset(ov.sb, 0, sizeof(ov.sb));
+	tm_sb_encode(sb, ov.sb);
+	tm_block_seal(ov.sb, 0, TM_SALT_SUPERBLOCK);
+	if (tm_le32(ov.sb) != sb->csum)
+		return -1;	/* not the bytes about to be written */
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t x = i;
+		for (int k = 0; k < 8; k++)
+			x = x & 1 ? (x >> 1) ^ 0xedb88320u : x >> 1;
+		d.table[i] = x;
+	}
+	d.crc = 0xffffffffu;
+	sink.ctx = &d;
+	sink.superblock_begin = dg_sb;
+	sink.superblock_end = dg_none;
+	sink.def_begin = dg_name;
+	sink.def_end = dg_none;
+	sink.device_begin = dg_dev;
+	sink.device_end = dg_none;
+	sink.ref = dg_name;
+	sink.run = dg_run;
+	o.expand_shared = 1;
+	if (tm_bm_create(&ov.dev, 0, &bm))
+		return -1;
+	tm_error_clear(&e);
+	r = tm_dump(bm, &o, &sink, &e);
+	tm_bm_destroy(bm);
+	return r ? -1 : (int64_t)(d.crc ^ 0xffffffffu);
+}
+
 static void log_commit(void *ctx, int phase, const struct tm_superblock *sb)
 {
 	struct pctx *c = ctx;
@@ -56,13 +210,22 @@ static void log_commit(void *ctx, int phase, const struct tm_superblock *sb)
 		c->commits++;
 	if (!c->log)
 		return;
-	fprintf(c->log, "%s %llu tid %llu time %u sb %08x held %llu data %llu meta %llu\n",
+	fprintf(c->log, "%s %llu tid %llu time %u sb %08x held %llu data %llu meta %llu",
 		phase ? "commit" : "prepare",
 		(unsigned long long)(phase ? c->commits : c->commits + 1),
 		(unsigned long long)sb->trans_id, sb->time, sb->csum,
 		(unsigned long long)sb->held_root,
 		(unsigned long long)sb->data_sm.nr_allocated,
 		(unsigned long long)sb->meta_sm.nr_allocated);
+	if (phase == 0) {
+		/* before block 0 is written: a kill cannot fall between the two */
+		int64_t dg = content_digest(c, sb);
+		if (dg < 0)
+			fprintf(c->log, " content -");
+		else
+			fprintf(c->log, " content %08x", (unsigned)dg);
+	}
+	fputc('\n', c->log);
 	fflush(c->log);
 	if (phase == 1)
 		fdatasync(fileno(c->log));

@@ -5,6 +5,11 @@
  * devices with a fallback), an in-memory device for tests, and a
  * fault-injecting wrapper that fails the Nth read or write.  Addresses are
  * 4096-byte metadata blocks.  Each call returns 0 or a negative errno.
+ *
+ * data_extent is optional (NULL, as for block devices, memory and fault
+ * devices over them: every block may hold data): a regular file answers
+ * from its holes (lseek SEEK_DATA / SEEK_HOLE), so that a scan of a large
+ * sparse file reads only what was ever written.
  */
 #ifndef THINMETA_IO_H
 #define THINMETA_IO_H
@@ -19,6 +24,21 @@ struct tm_dev_ops {
 	int (*write)(struct tm_dev *dev, uint64_t block, unsigned count, const void *buf);
 	int (*flush)(struct tm_dev *dev);
 	void (*close)(struct tm_dev *dev);
+	/*
+	 * The first run of blocks at or after @block that may hold data:
+	 * [*start, *end), block <= *start <= *end <= nr_blocks; every block
+	 * in [block, *start) reads as zeroes; *start == nr_blocks: none.  Not
+	 * counted as an I/O call.  Use tm_dev_data_extent().
+	 */
+	int (*data_extent)(struct tm_dev *dev, uint64_t block, uint64_t *start,
+			   uint64_t *end);
+	/*
+	 * Optional: blocks [block, block + count) will be read soon; start
+	 * reading them in the background (a regular file: the page cache's
+	 * readahead).  Only a hint: reads nothing into the caller's memory,
+	 * never fails, not counted as an I/O call.  Use tm_dev_hint().
+	 */
+	void (*hint)(struct tm_dev *dev, uint64_t block, unsigned count);
 };
 
 struct tm_dev {
@@ -63,6 +83,32 @@ static inline int tm_dev_write(struct tm_dev *d, uint64_t b, unsigned n, const v
 static inline int tm_dev_flush(struct tm_dev *d)
 {
 	return d->ops->flush(d);
+}
+
+/* ops->data_extent, or "everything from @b may hold data" without it. */
+static inline int tm_dev_data_extent(struct tm_dev *d, uint64_t b, uint64_t *start,
+				     uint64_t *end)
+{
+	if (b >= d->nr_blocks) {
+		*start = *end = d->nr_blocks;
+		return 0;
+	}
+	if (!d->ops->data_extent) {
+		*start = b;
+		*end = d->nr_blocks;
+		return 0;
+	}
+	return d->ops->data_extent(d, b, start, end);
+}
+
+/* ops->hint, clipped to the device; nothing without it. */
+static inline void tm_dev_hint(struct tm_dev *d, uint64_t b, unsigned n)
+{
+	if (!d->ops->hint || b >= d->nr_blocks || !n)
+		return;
+	if (n > d->nr_blocks - b)
+		n = (unsigned)(d->nr_blocks - b);
+	d->ops->hint(d, b, n);
 }
 
 static inline void tm_dev_close(struct tm_dev *d)

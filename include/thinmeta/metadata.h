@@ -43,6 +43,15 @@ struct tm_view {
 int tm_read_superblock(struct tm_bm *bm, struct tm_superblock *sb,
 		       struct tm_error *e);
 
+/*
+ * Read and decode the superblock or superblock copy at block @b, reading it
+ * a second time if its checksum fails (a pool may be rewriting it).  Only
+ * the block's own rules (checksum, self-location, magic) are applied: the
+ * caller checks the fields it relies on (tm_sb_check_fields).
+ */
+int tm_sb_read(struct tm_bm *bm, uint64_t b, struct tm_superblock *sb,
+	       struct tm_error *e);
+
 /* The live view. */
 int tm_view_live(struct tm_bm *bm, struct tm_view *v, struct tm_error *e);
 

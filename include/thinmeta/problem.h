@@ -101,7 +101,7 @@ enum tm_block_kind {
 	X(MAP_TIME, FATAL, 0, "virtual block {key} has time {actual}, later than the pool's time {expected}") \
 	/* space maps */ \
 	X(SM_INDEX, FATAL, 0, "{text} space map index: {text2}") \
-	X(SM_NR_FREE, NOTE, 0, "{text} space map index entry {n}: nr_free {actual}, the bitmap has {expected} free entries") \
+	X(SM_NR_FREE, NOTE, 0, "{text} space map index entry {n}: nr_free {actual}, the bitmap has {expected} free entries{text2}") \
 	X(SM_NONE_FREE_BEFORE, NOTE, 0, "{text} space map index entry {n}: none_free_before {actual}, but entry {expected} is free") \
 	X(SM_BITMAP_TAIL, NOTE, 0, "{text} space map bitmap {n}: entries past the end of the space map are not zero") \
 	X(SM_OVERFLOW_MISSING, FATAL, 0, "{text} block {block}: its bitmap says 3 or more references, but the ref-count tree has no entry") \

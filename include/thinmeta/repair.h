@@ -151,7 +151,8 @@ struct tm_repair_report {
 	int details_missing;		/* no details tree: all rebuilt */
 	uint64_t snap_block;		/* metadata snapshot used (0: none) */
 	int scanned;			/* every block was read */
-	uint64_t nr_blocks;		/* metadata device size */
+	uint64_t nr_blocks;		/* metadata device size (at most the
+				 * format's 4161600 blocks: what a scan reads) */
 	uint64_t nr_nodes_found;	/* intact btree nodes seen by the scan */
 	uint64_t nr_io_errors;		/* blocks that could not be read */
 	int sm_usable;			/* the metadata space map vouched */

@@ -401,9 +401,15 @@ t_blockdev_busy() {
     dev=$(losetup -f --show "$T/lo.img" 2>/dev/null) || skip "cannot set up a loop device"
     run "$BIN/thin_check" "$dev"
     local rc_free=$RC
-    python3 -c "import os,sys,time; os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); time.sleep(5)" "$dev" &
-    local holder=$!
-    sleep 1
+    # the holder says when it has the device open (a loaded machine may take
+    # seconds to start python), then holds it until killed
+    python3 -c "import os,sys,time; os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL); open(sys.argv[2], 'w').close(); time.sleep(120)" "$dev" "$T/held" &
+    local holder=$! i
+    for i in $(seq 1 300); do
+        [ -e "$T/held" ] && break
+        sleep 0.1
+    done
+    [ -e "$T/held" ] || { kill "$holder" 2>/dev/null; losetup -d "$dev"; fail "the holder could not open $dev exclusively"; }
     run "$BIN/thin_check" "$dev"
     local rc_busy=$RC
     cp "$STDERR" "$T/busy.err"

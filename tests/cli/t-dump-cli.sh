@@ -330,4 +330,60 @@ t_damaged_leaf_skip_mappings() {
 }
 tcase damaged-leaf-skip-mappings-works t_damaged_leaf_skip_mappings
 
+# ------------------------------------------------------------ superblock roots past the end
+
+# A root of the kernel fixture 02's superblock set to 2^40 (resealed).
+# 1.1.0's thin_dump reads only the trees it prints (src/thin/dump.rs: the
+# details tree, and the mapping tree unless --skip-mappings): a space map
+# root or the held snapshot past the end does not stop it, nor the mapping
+# root with --skip-mappings; it prints what it prints of the intact image.
+# Where it fails, we fail with one line naming the root.  The verdicts below
+# are 1.1.0's (checked against it when it is installed).
+# OFFSET | NAME | plain | --skip-mappings | -m (fixture 03, whose snapshot is held)
+ROOTS_PAST_END='56|held-snapshot|ok|ok|fail
+80|data-sm-root|ok|ok|ok
+88|data-sm-ref-count-root|ok|ok|ok
+208|metadata-sm-index|ok|ok|ok
+216|metadata-sm-ref-count-root|ok|ok|ok
+320|mapping-root|fail|ok|ok
+328|details-root|fail|fail|ok'
+
+t_root_past_end() {   # OFFSET WANT FIXTURE ARGS...
+    local off=$1 want=$2 fixture=$3
+    shift 3
+    need_bin thin_dump
+    need_cmd python3
+    kernel_image "$fixture"
+    run_ok "$BIN/thin_dump" "$@" "$IMAGE"
+    cp "$STDOUT" "$T/intact"
+    cp "$IMAGE" "$T/p.img"
+    python3 "$POKE" set "$T/p.img" 0 "$off" 8 $((1 << 40)) --fix-csum || fail "meta-poke failed"
+    if [ "$want" = ok ]; then
+        run_ok "$BIN/thin_dump" "$@" "$T/p.img"
+        expect_stderr_empty
+        expect_same "$T/intact" "$STDOUT" "dump with the root past the end"
+    else
+        run_fail "$BIN/thin_dump" "$@" "$T/p.img"
+        expect_stderr_match 'past the end of the metadata device'
+        [ "$(wc -l <"$STDERR")" -eq 1 ] || fail "more than one line on stderr"
+    fi
+    if [ -x "$REF_1X/thin_dump" ]; then
+        "$REF_1X/thin_dump" "$@" "$T/p.img" >"$T/ref.out" 2>/dev/null
+        local rc=$?
+        if [ "$want" = ok ]; then
+            [ "$rc" = 0 ] || fail "1.1.0 fails here (exit $rc), we succeed"
+            expect_same "$T/ref.out" "$STDOUT" "1.1.0's dump"
+        else
+            [ "$rc" != 0 ] || fail "1.1.0 succeeds here, we fail"
+        fi
+    fi
+}
+while IFS='|' read -r off name plain skip snap; do
+    tcase "root-past-end.$name" t_root_past_end "$off" "$plain" 02-thins-snaps
+    tcase "root-past-end.$name.skip-mappings" t_root_past_end "$off" "$skip" 02-thins-snaps --skip-mappings
+    tcase "root-past-end.$name.human.skip-mappings" t_root_past_end "$off" "$skip" 02-thins-snaps -f human_readable --skip-mappings
+    [ "$off" -ge 320 ] && continue   # the held snapshot's own roots are its superblock's
+    tcase "root-past-end.$name.m" t_root_past_end "$off" "$snap" "$HELD_FIXTURE" -m
+done <<<"$ROOTS_PAST_END"
+
 finish

@@ -3,7 +3,8 @@
 # accept and read as we do; format is the kernel's; messages are refused as
 # the kernel refuses them and a refusal leaves the file byte-identical; the
 # data allocator behaves like a running kernel within one process; `run` is
-# deterministic and its log names every state a killed run can leave.
+# deterministic and its log names every state a killed run can leave
+# (t-pool-crash.sh kills it).
 # (fixtures/kernel-pairs and t-kernel-pairs.sh compare with the real kernel.)
 #
 # Case functions are called through tcase, which shellcheck cannot see.
@@ -416,21 +417,8 @@ t_run_keep_held() {
     [ "$last" = "$disk" ] || fail "the last logged superblock ($last) is not the one on disk ($disk)"
 }
 
-t_run_killed() {
-    need_pool
-    need_ref 1x
-    fresh "$T/m" 32M
-    run_ok "$BIN/thin_pool" "$T/m" format --data-block-size 128 --nr-data-blocks 200000
-    first=$(od -An -tx4 -N4 "$T/m" | tr -d ' ')
-    for delay in 0.3 0.7 1.1; do
-        timeout -s KILL "$delay" "$BIN/thin_pool" "$T/m" run --ops 100000000 --seed 3 --log "$T/log" >/dev/null 2>&1
-        disk=$(od -An -tx4 -N4 "$T/m" | tr -d ' ')
-        { echo "$first"; sed -n 's/^\(commit\|prepare\) .* sb \([0-9a-f]*\) .*/\2/p' "$T/log"; } >"$T/states"
-        grep -qx "$disk" "$T/states" || fail "after a kill at ${delay}s the superblock ($disk) is no state the log names"
-        run_ok "$REF_1X/thin_check" "$T/m"
-        first=$disk
-    done
-}
+# Killed runs (kill -9 at random moments; the image holds exactly a
+# committed state): t-pool-crash.sh.
 
 # A second thin_pool on a file being written is refused, not interleaved.
 t_one_writer() {
@@ -468,6 +456,5 @@ tcase out-of-metadata t_out_of_metadata
 tcase out-of-data t_out_of_data
 tcase run-deterministic t_run_deterministic
 tcase run-keep-held t_run_keep_held
-tcase run-killed t_run_killed
 tcase one-writer t_one_writer
 finish

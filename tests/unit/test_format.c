@@ -7,6 +7,7 @@
 #include "unit_util.h"
 #include "thinmeta/metadata.h"
 #include "thinmeta/space_map.h"
+#include "u64map.h"
 #include "u64set.h"
 
 static void sample_sb(struct tm_superblock *sb)
@@ -156,11 +157,66 @@ START_TEST(set_of_u64)
 	for (uint64_t i = 0; i < 10000; i++)
 		ck_assert(u64set_has(&s, i * 4099));
 	ck_assert(!u64set_has(&s, 4098));
-	ck_assert_int_eq(u64set_add(&s, UINT64_MAX), -EINVAL);
+	/* any value, the one the slots use for "empty" too (a hostile pointer) */
+	ck_assert(!u64set_has(&s, UINT64_MAX));
+	ck_assert_int_eq(u64set_add(&s, UINT64_MAX), 1);
+	ck_assert_int_eq(u64set_add(&s, UINT64_MAX), 0);
+	ck_assert(u64set_has(&s, UINT64_MAX));
 	u64set_clear(&s);
 	ck_assert(!u64set_has(&s, 4099));
+	ck_assert(!u64set_has(&s, UINT64_MAX));
 	ck_assert_int_eq(u64set_add(&s, 4099), 1);
 	u64set_free(&s);
+}
+END_TEST
+
+/* The map against a plain array, through inserts, updates and removals
+ * that make the probe runs wrap and shift back. */
+START_TEST(map_of_u64)
+{
+	enum { N = 5000 };
+	static uint64_t want[N];	/* 0 = absent, else value + 1 */
+	struct u64map m;
+	uint64_t v, seed = 7;
+
+	u64map_init(&m);
+	ck_assert_ptr_null(u64map_find(&m, 3));
+	ck_assert_int_eq(u64map_get(&m, 3, &v), -ENODATA);
+	u64map_remove(&m, 3);
+	for (unsigned round = 0; round < 60000; round++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t k = (seed >> 33) % N, key = k << 20;	/* keys that collide */
+		switch ((seed >> 20) % 3) {
+		case 0:
+		case 1:
+			ck_assert_int_eq(u64map_put(&m, key, round), 0);
+			want[k] = (uint64_t)round + 1;
+			break;
+		default:
+			u64map_remove(&m, key);
+			want[k] = 0;
+		}
+	}
+	size_t n = 0;
+	for (uint64_t k = 0; k < N; k++) {
+		uint64_t *p = u64map_find(&m, k << 20);
+		if (!want[k]) {
+			ck_assert_ptr_null(p);
+			continue;
+		}
+		n++;
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq(*p, want[k] - 1);
+		(*p)++;		/* updated in place */
+		ck_assert_int_eq(u64map_get(&m, k << 20, &v), 0);
+		ck_assert_uint_eq(v, want[k]);
+	}
+	ck_assert_uint_eq(m.n, n);
+	/* the empty-slot marker is the one key refused */
+	ck_assert_int_eq(u64map_put(&m, UINT64_MAX, 1), -EINVAL);
+	ck_assert_ptr_null(u64map_find(&m, UINT64_MAX));
+	u64map_free(&m);
+	ck_assert_uint_eq(m.cap, 0);
 }
 END_TEST
 
@@ -194,6 +250,7 @@ int main(void)
 	tcase_add_test(tc, bitmap_bit_order);
 	tcase_add_test(tc, index_entry_and_details);
 	tcase_add_test(tc, set_of_u64);
+	tcase_add_test(tc, map_of_u64);
 	tcase_add_test(tc, error_messages);
 	suite_add_tcase(s, tc);
 	return run_suite(s);

@@ -4,6 +4,8 @@
  * what comes out compared with what went in.
  */
 #include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "unit_util.h"
 #include "thinmeta/builder.h"
@@ -693,6 +695,116 @@ START_TEST(read_failures)
 }
 END_TEST
 
+/*
+ * A sparse file and an in-memory device holding the same bytes salvage
+ * alike (the scan skips the file's holes, tm_dev_data_extent, and must
+ * see them as the zero blocks it would have read): the same report, the
+ * same mappings.  The pool's nonzero blocks are written into a 16384-block
+ * file, with a copy of a leaf far past the pool (an intact node the scan
+ * must find), and the superblock broken so that everything is scanned.
+ */
+START_TEST(sparse_file_salvages_as_memory)
+{
+	static const uint64_t counts[] = { 2000, 300, 700 };
+	const uint64_t big = 16384, stray = 12345;
+	char path[] = "/tmp/thinmeta-sparse-XXXXXX";
+	struct tm_salvage *sal[2];
+	struct tm_dev *dev[2];
+	struct tm_bm *bm[2];
+	struct collect c[2];
+	struct pool p;
+	struct tm_repair_opts o = { 0 };
+	struct stat st;
+	uint64_t leaf;
+	uint32_t nr;
+	int fd;
+
+	pool_make(&p, counts, 3, 1);
+	leaf = dev_leaf(&p, 2, 0, &nr);
+	break_checksum(&p, 0);
+	ck_assert_int_eq(tm_dev_mem_create(big, &dev[0]), 0);
+	memcpy(tm_dev_mem_data(dev[0]), tm_dev_mem_data(p.dev), (size_t)NR_BLOCKS * TM_BLOCK_SIZE);
+	memcpy(mem_block(dev[0], stray), mem_block(p.dev, leaf), TM_BLOCK_SIZE);
+	reseal(dev[0], stray, TM_SALT_BTREE_NODE);	/* an intact node there */
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)(big * TM_BLOCK_SIZE)), 0);
+	for (uint64_t b = 0; b < big; b++)
+		if (!tm_block_is_zero(mem_block(dev[0], b)))
+			ck_assert_int_eq(pwrite(fd, mem_block(dev[0], b), TM_BLOCK_SIZE,
+						(off_t)(b * TM_BLOCK_SIZE)), TM_BLOCK_SIZE);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	close(fd);
+	ck_assert_int_eq(tm_dev_open_file(path, 0, &dev[1]), 0);
+	ck_assert_uint_eq(dev[1]->nr_blocks, big);
+
+	o.set_data_block_size = 1;
+	o.data_block_size = 128;
+	for (int i = 0; i < 2; i++) {
+		struct tm_error e;
+		struct tm_ir_sink sink;
+		struct tm_salvage_emit_opts eo = { 0 };
+
+		ck_assert_int_eq(tm_bm_create(dev[i], 0, &bm[i]), 0);
+		dev[i]->reads = 0;
+		ck_assert_msg(tm_salvage(bm[i], &o, &sal[i], &e) == 0, "%s", e.msg);
+		collect_sink(&c[i], &sink);
+		eo.expand_shared = 1;
+		ck_assert_int_eq(tm_salvage_emit(sal[i], &eo, &sink, &e), 0);
+		qsort(c[i].md.m, c[i].md.n, sizeof(*c[i].md.m), cmp_mapping);
+	}
+
+	const struct tm_repair_report *a = tm_salvage_report(sal[0]);
+	const struct tm_repair_report *b = tm_salvage_report(sal[1]);
+	ck_assert_int_eq(a->scanned, 1);
+	ck_assert_int_eq(b->scanned, 1);
+	ck_assert_uint_eq(a->nr_blocks, big);
+	ck_assert_uint_eq(b->nr_blocks, a->nr_blocks);
+	ck_assert_uint_eq(b->nr_nodes_found, a->nr_nodes_found);
+	ck_assert_uint_gt(a->nr_nodes_found, 3);
+	ck_assert_uint_eq(b->nr_io_errors, a->nr_io_errors);
+	ck_assert_int_eq(b->sm_usable, a->sm_usable);
+	ck_assert_str_eq(b->sm_msg, a->sm_msg);
+	ck_assert_uint_eq(b->nr_root_candidates, a->nr_root_candidates);
+	ck_assert_uint_eq(b->mapping_root, a->mapping_root);
+	ck_assert_uint_eq(b->details_root, a->details_root);
+	ck_assert_uint_eq(b->nr_bad, a->nr_bad);
+	ck_assert_uint_eq(b->nr_adopted, a->nr_adopted);
+	ck_assert_uint_eq(b->total_recovered, a->total_recovered);
+	ck_assert_uint_eq(b->nr_devs, a->nr_devs);
+	for (size_t i = 0; i < a->nr_devs; i++) {
+		ck_assert_uint_eq(b->devs[i].dev_id, a->devs[i].dev_id);
+		ck_assert_int_eq(b->devs[i].state, a->devs[i].state);
+	}
+	ck_assert_uint_eq(c[1].nr_devs, c[0].nr_devs);
+	ck_assert_mem_eq(c[1].devs, c[0].devs, c[0].nr_devs * sizeof(c[0].devs[0]));
+	ck_assert_uint_eq(c[1].sb.transaction, c[0].sb.transaction);
+	ck_assert_uint_eq(c[1].sb.time, c[0].sb.time);
+	ck_assert_uint_eq(c[1].sb.nr_data_blocks, c[0].sb.nr_data_blocks);
+	ck_assert_uint_eq(c[1].md.n, c[0].md.n);
+	ck_assert_uint_eq(c[0].md.n, p.md.n);
+	for (size_t i = 0; i < c[0].md.n; i++)
+		ck_assert(cmp_mapping(&c[1].md.m[i], &c[0].md.m[i]) == 0 &&
+			  c[1].md.m[i].data == c[0].md.m[i].data &&
+			  c[1].md.m[i].time == c[0].md.m[i].time);
+	no_wrong(&p, &c[1]);
+	/* the memory device was read whole (16 MiB: at least 64 reads of
+	 * 1 MiB); the file, where its file system keeps holes, only around
+	 * its data (the pool's 1024 blocks and the stray leaf) */
+	ck_assert_uint_ge(dev[0]->reads, big / 256);
+	if (st.st_blocks * 512 < (off_t)(2 * NR_BLOCKS * TM_BLOCK_SIZE))
+		ck_assert_uint_lt(dev[1]->reads, dev[0]->reads);
+	for (int i = 0; i < 2; i++) {
+		tm_salvage_free(sal[i]);
+		free(c[i].md.m);
+		tm_bm_destroy(bm[i]);
+		tm_dev_close(dev[i]);
+	}
+	unlink(path);
+	pool_free(&p);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("repair");
@@ -710,6 +822,7 @@ int main(void)
 	tcase_add_test(tc, nothing_usable);
 	tcase_add_loop_test(tc, hostile_trees, 0, 3);
 	tcase_add_test(tc, read_failures);
+	tcase_add_test(tc, sparse_file_salvages_as_memory);
 	suite_add_tcase(s, tc);
 	return run_suite(s);
 }
