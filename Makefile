@@ -127,3 +127,19 @@ clean:
 
 -include $(ENGINE_OBJS:.o=.d) $(COMMON_OBJS:.o=.d)
 -include $(foreach t,$(TOOLS),$($(t)_OBJS:.o=.d))
+
+# ---------------------------------------------------------------- fuzz smoke and valgrind (issue 9)
+# make check also runs the fuzz smoke test (fuzz/module.mk: check-fuzz) and
+# a subset under valgrind (tests/valgrind/run.sh), each skipped with a
+# message when its tool is missing (required when CI=true), after the rest.
+.PHONY: check-valgrind
+check: check-fuzz check-valgrind
+ifneq ($(filter check,$(MAKECMDGOALS)),)
+check-fuzz check-valgrind: | check-unit check-cli
+endif
+check-valgrind: all $(UNIT_BINS) $(KFIXTURES)
+ifeq ($(SANITIZE),1)
+	@echo "check-valgrind: skipped under SANITIZE=1 (valgrind cannot run AddressSanitizer binaries)"
+else
+	@bash tests/valgrind/run.sh $(BUILD) $(BIN)
+endif

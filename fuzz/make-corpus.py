@@ -171,7 +171,16 @@ def main():
     for name, text in EDGE_XML.items():
         write(os.path.join(xml_dir, name), text.encode())
 
-    for d in (img_dir, xml_dir):
+    # fuzz_pool_script: the kernel-pair histories (the t-pool-*.tp and
+    # edge-*.tp scripts there are hand-written and kept)
+    pool_dir = os.path.join(a.out, 'fuzz_pool_script')
+    os.makedirs(pool_dir, exist_ok=True)
+    for path in sorted(glob.glob(os.path.join(REPO, 'fixtures', 'kernel-pairs', '*.thinpool'))):
+        name = 'kernel-pairs-' + os.path.basename(path)[:-len('.thinpool')] + '.tp'
+        with open(path, 'rb') as f:
+            write(os.path.join(pool_dir, name), f.read())
+
+    for d in (img_dir, xml_dir, pool_dir):
         files = sorted(os.listdir(d))
         total = sum(os.path.getsize(os.path.join(d, f)) for f in files)
         print('%s: %d files, %d bytes' % (d, len(files), total))

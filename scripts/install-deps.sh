@@ -29,6 +29,9 @@ SUDO=
 pkgs="build-essential make pkg-config libexpat1-dev libxml2-dev libxml2-utils \
 libncurses-dev check python3 xz-utils tmux time clang libclang-rt-14-dev \
 debian-archive-keyring ca-certificates"
+# make check: the fuzz smoke test (clang, libclang-rt-14-dev: libFuzzer) and
+# the valgrind subset (docs/fuzzing.md)
+pkgs="$pkgs valgrind"
 [ $oracle -eq 1 ] && pkgs="$pkgs thin-provisioning-tools"
 [ $kernel -eq 1 ] && pkgs="$pkgs qemu-system-x86"
 

@@ -15,7 +15,8 @@ and check that the read-only tools cope (tests only; issue 9).
           thin_dump IMG        (and thin_dump -m IMG when a snapshot is held)
           thin_check IMG       (when DIR/thin_check exists)
           thin_explore -b BLOCK IMG  (when it exists: the browser opened at
-                               the damaged block, under script(1), "q" typed)
+                               the damaged block, under script(1), "q" typed;
+                               its screen must show "block BLOCK")
         under a timeout and (except for sanitizer builds) an address-space
         limit.  Expected:
           - never a crash, a signal, a sanitizer report, a timeout;
@@ -24,7 +25,7 @@ and check that the read-only tools cope (tests only; issue 9).
             block -> exit 0, output identical to that of the intact image;
           - thin_check: a reachable block damaged -> exit 1; an unreachable
             one -> exit 0 (no false alarm);
-          - thin_explore: exit 0 whatever the block holds.
+          - thin_explore: exit 0 whatever the block holds, the block shown.
         Kinds: zero (the block zeroed), random (random bytes), bitflip (one
         bit flipped, at a random position), copy (another reachable block
         copied over it, as is: a valid block in the wrong place), resealed
@@ -56,6 +57,7 @@ Python 3 standard library only.
 import argparse
 import os
 import random
+import re
 import resource
 import shutil
 import struct
@@ -321,10 +323,16 @@ def judge(stats, cmd, kind, nr, reached, rc, out, err, baseline):
         return
     semantic = kind == 'resealed'
     if cmd == 'explore':
-        # the browser shows any block, damaged or not: it must simply work
-        if 'Sanitizer' in out.decode('utf-8', 'replace') or rc != 0:
+        # the browser shows any block, damaged or not: it must work and
+        # its screen must name the block it was opened at
+        screen = re.sub(r'\x1b(\[[0-9;?]*[A-Za-z]|[()][0-9A-B]|[=>])', '',
+                        out.decode('utf-8', 'replace'))
+        if 'Sanitizer' in screen or rc != 0:
             stats.add(cmd, kind, reached, 'failed')
             stats.violation('%s: exit %d' % (where, rc))
+        elif not re.search(r'block %d\b' % nr, screen):
+            stats.add(cmd, kind, reached, 'not shown')
+            stats.violation('%s: the screen does not show block %d' % (where, nr))
         else:
             stats.add(cmd, kind, reached, 'shown')
         return

@@ -23,6 +23,7 @@
 #   - thin_check, when built, exits 1 when a reachable block is damaged and
 #     0 when an unreachable one is (resealed copies: only counted);
 #   - thin_explore, when built, opened at the damaged block (-b), exits 0
+#     and its screen shows that block
 #     (make check: on fixture 03 only; SLOW=1: everywhere).
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh

@@ -1,7 +1,10 @@
 #!/bin/bash
 # t-readonly.sh - read-only tools never open their input for writing
 # (issue 9).  Every read-only invocation of tests/lib/read-tools.sh runs on
-# the kernel fixture 03 (a held metadata snapshot, so -m runs too):
+# the kernel fixture 03 (a held metadata snapshot, so -m runs too): thin_dump,
+# thin_check (no repair option), thin_ls, thin_delta, thin_rmap,
+# thin_explore, and the input metadata of thin_repair (-i), thin_trim
+# (--metadata-dev) and thin_backup (--metadata):
 #
 #   file.LABEL      the input is chmod 0444 (not enforced for root, hence the
 #                   rest): the tool succeeds; strace shows no open of the

@@ -44,6 +44,7 @@ static void limit_memory(void)
 
 int fuzz_image_one(const uint8_t *data, size_t size);
 int fuzz_xml_one(const uint8_t *data, size_t size);
+int fuzz_pool_script_one(const uint8_t *data, size_t size);
 
 struct target {
 	const char *name;
@@ -53,6 +54,7 @@ struct target {
 static const struct target targets[] = {
 	{ "fuzz_image", fuzz_image_one },
 	{ "fuzz_xml", fuzz_xml_one },
+	{ "fuzz_pool_script", fuzz_pool_script_one },
 };
 #define NR_TARGETS (sizeof(targets) / sizeof(targets[0]))
 
