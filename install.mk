@@ -11,7 +11,11 @@
 #   share/man/man8/thin_*.8, share/man/man3/libthinmeta.3
 #   lib/libthinmeta.so.MAJOR.MINOR.PATCH, lib/libthinmeta.so.MAJOR and
 #       lib/libthinmeta.so (symlinks), lib/libthinmeta.a
-#   include/thinmeta/*.h                         thinmeta.h is the stable API
+#   include/thinmeta/thinmeta.h                  the stable API, the only header
+#       installed: the other headers in include/thinmeta/ (the engine's
+#       internals, the salvager's repair.h among them) are not a public API;
+#       their symbols are hidden in libthinmeta.so, and the tools link the
+#       static library from the build directory
 #   lib/pkgconfig/thinmeta.pc
 #   share/bash-completion/completions/thinmeta, and one symlink to it per
 #       tool (bash-completion loads completions by command name)
@@ -35,7 +39,7 @@ all: $(SHLIB)
 
 INSTALL_MAN8    = $(wildcard $(TOOLS:%=man/%.8))
 INSTALL_MAN3    = $(wildcard man/libthinmeta.3)
-INSTALL_HEADERS = $(sort $(wildcard include/thinmeta/*.h))
+INSTALL_HEADERS = include/thinmeta/thinmeta.h
 COMPLETION      = contrib/bash-completion/thinmeta
 
 .PHONY: install uninstall print-tools

@@ -896,7 +896,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (argc >= 2 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
-		printf("thin_backup %s\n", THINMETA_VERSION);
+		printf("%s\n", THINMETA_VERSION);
 		return EXIT_OK;
 	}
 	if (argc < 2)
@@ -939,7 +939,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		case 'V':
-			printf("thin_backup %s\n", THINMETA_VERSION);
+			printf("%s\n", THINMETA_VERSION);
 			return EXIT_OK;
 		case ':':
 			usage_error("option '%s' needs a value", argv[optind - 1]);

@@ -278,7 +278,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		case 'V':
-			printf("thin_explore %s\n", THINMETA_VERSION);
+			printf("%s\n", THINMETA_VERSION);
 			return EXIT_OK;
 		default:
 			fprintf(stderr, "Try 'thin_explore --help' for more information.\n");

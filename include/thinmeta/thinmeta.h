@@ -52,9 +52,9 @@
  * Stability: this header is the whole API of libthinmeta.so (soname
  * libthinmeta.so.1; symbols versioned THINMETA_1.0).  Within major version
  * 1 functions are only added, and the structs below only grow into their
- * reserved fields, which are zero.  The other headers in thinmeta/ are the
- * engine's internals: usable with the static library, with no stability
- * promise, and their symbols are not exported by the shared library.
+ * reserved fields, which are zero.  It is the only header `make install`
+ * installs: the engine's other headers are internal (the tools' own), and
+ * their symbols are not exported by the shared library.
  */
 #ifndef THINMETA_THINMETA_H
 #define THINMETA_THINMETA_H

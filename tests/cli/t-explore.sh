@@ -309,7 +309,7 @@ case_cli() {
     expect_stdout_match '^Usage: thin_explore'
     expect_stdout_match '--node-path'
     run_ok "$BIN/thin_explore" -V
-    expect_stdout_match '^thin_explore '
+    expect_stdout_match '^[0-9]+\.[0-9]+\.[0-9]+$'
     run_usage "$BIN/thin_explore"
     expect_stderr_match 'required arguments were not provided'
     run_usage "$BIN/thin_explore" --no-such-option "$IMAGE"

@@ -66,7 +66,7 @@ san_flags() {
 # ---------------------------------------------------------------- install
 
 t_destdir() {
-    local root=$T/root t v
+    local root=$T/root t v left
     make_in install DESTDIR="$root" PREFIX=/usr
     v=$(lib_version)
     # every tool, executable, and each one answers --version
@@ -88,6 +88,9 @@ t_destdir() {
         fail "libthinmeta.so is not a link to the soname"
     [ -f "$root/usr/lib/libthinmeta.a" ] || fail "libthinmeta.a missing"
     [ -f "$root/usr/include/thinmeta/thinmeta.h" ] || fail "thinmeta.h missing"
+    # the stable API only: the engine's headers (repair.h, ...) are internal
+    left=$(cd "$root/usr/include/thinmeta" && find . ! -name . | sort | tr '\n' ' ')
+    [ "$left" = "./thinmeta.h " ] || fail "headers beyond thinmeta.h installed: $left"
     [ -f "$root/usr/lib/pkgconfig/thinmeta.pc" ] || fail "thinmeta.pc missing"
     grep -qx 'prefix=/usr' "$root/usr/lib/pkgconfig/thinmeta.pc" ||
         fail "thinmeta.pc does not name PREFIX"
@@ -150,16 +153,19 @@ tcase shared-library-soname-and-exports t_soname_and_symbols
 # build_example ROOT PREFIX [--static]: compile the example against the
 # installed library (pkg-config; a sysroot when ROOT is a DESTDIR).
 build_example() {
-    local root=$1 prefix=$2 how=${3:-shared} pcdir flags so
+    local root=$1 prefix=$2 how=${3:-shared} pcdir flags so static=
     need_cmd pkg-config cc
     pcdir=$root$prefix/lib/pkgconfig
+    [ "$how" = static ] && static=--static
     so=$root$prefix/lib/libthinmeta.so
+    # $static is empty or one word
+    # shellcheck disable=SC2086
     if [ "$root" = "" ]; then
-        flags=$(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs thinmeta) ||
+        flags=$(PKG_CONFIG_PATH=$pcdir pkg-config $static --cflags --libs thinmeta) ||
             fail "pkg-config does not find thinmeta in $pcdir"
     else
         flags=$(PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$root \
-            pkg-config --cflags --libs thinmeta) || fail "pkg-config does not find thinmeta"
+            pkg-config $static --cflags --libs thinmeta) || fail "pkg-config does not find thinmeta"
     fi
     note "pkg-config: $flags"
     if [ "$how" = static ]; then

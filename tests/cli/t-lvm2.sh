@@ -13,7 +13,7 @@
 #   thin_repair "" -i TMETA -o PMSPARE (2.03.16-21) and
 #   thin_repair -i /dev/VG/LV -o /dev/VG/LV (2.03.22+, symlinks): the extra
 #       empty argument, a read-only input (a read-only loop device), a stale
-#       output; skipped while bin/thin_repair is missing.
+#       output.
 #   thin_dump PMSPARE (after a repair): the first line is the <superblock>
 #       with transaction="N", no prolog, under 4 KiB; lvm2 reads that line
 #       and closes the pipe: thin_dump ends at once and says nothing.
@@ -333,7 +333,7 @@ t_repair_case_check_dump() {
 tcase lvconvert-repair-thin-check-and-dump-fail t_repair_case_check_dump
 
 need_repair() {
-    [ -x "$BIN/thin_repair" ] || skip "bin/thin_repair is not built yet (the repair cases wait for it)"
+    need_bin thin_repair
 }
 
 t_repair_case_repair() {

@@ -4,7 +4,10 @@
 # option entries (.TP headers), and every option documented there is one
 # the --help lists; the page has the usual sections and renders without
 # warnings; its EXIT STATUS lists 0, 1 and 2, and the tool does exit 0 for
-# --help and 2 for an unknown option.
+# --help and 2 for an unknown option.  Every option the tool's source
+# accepts is in the page too (hidden ones included: help-options.sh's
+# PAGE_ONLY), and every tool's -V/--version prints the bare version line
+# as 1.1.0's tools do.
 #
 # Table-driven: the tools are the Makefile's TOOLS (`make print-tools`), so
 # a tool that lands without a page fails here; a page without a tool too.
@@ -72,10 +75,10 @@ t_page() {   # TOOL
     run_ok "$BIN/$t" --help
     cp "$STDOUT" "$T/help"
     help_options "$T/help" >"$T/help-opts"
-    for s in ${HELP_HIDDEN[$t]:-}; do
+    for s in ${HELP_HIDDEN[$t]:-} ${PAGE_ONLY[$t]:-}; do
         # accepted, though --help does not list it: parsed before --help
         run_ok "$BIN/$t" "$s" --help
-        echo "$s" >>"$T/help-opts"
+        echo "${s%%=*}" >>"$T/help-opts"
     done
     sort -u -o "$T/help-opts" "$T/help-opts"
     page_options "$page" >"$T/page-opts"
@@ -103,6 +106,62 @@ t_page() {   # TOOL
 }
 for _t in $(list_tools); do
     tcase "page-$_t" t_page "$_t"
+done
+
+# Every option the tool's source accepts (its getopt tables and the words
+# it compares arguments with) has an entry in its page, whether or not
+# --help lists it.
+source_options() {   # TOOL
+    local main f
+    for main in "$REPO"/*/"$1".c; do break; done
+    [ -f "$main" ] || return 1
+    for f in "$(dirname "$main")"/*.c; do
+        awk '/struct option/ { on = 1 } on { print } on && /^};/ { on = 0 }' "$f" |
+            grep -oE '\{ *"[a-z][a-z0-9-]*"' | sed -E 's/.*"(.*)"/--\1/'
+        grep -oE 'strcmp\([^,()]*, *"--?[A-Za-z0-9?][a-z0-9-]*"\)' "$f" |
+            sed -E 's/.*"(.*)"\)/\1/'
+        grep -oE 'getopt_long\([^,]*,[^,]*, *"[^"]*"' "$f" | sed -E 's/.*"(.*)"/\1/' |
+            tr -d ':' | grep -oE '[A-Za-z0-9?]' | sed 's/^/-/'
+    done | sort -u
+}
+
+t_accepted() {   # TOOL
+    local t=$1 page=$MAN/$1.8
+    [ -f "$page" ] || fail "man/$t.8 is missing"
+    source_options "$t" >"$T/accepted" || fail "no source file */$t.c"
+    [ -s "$T/accepted" ] || fail "no options found in the source of $t"
+    page_options "$page" >"$T/page-opts"
+    comm -23 "$T/accepted" "$T/page-opts" >"$T/undocumented"
+    [ -s "$T/undocumented" ] &&
+        fail "options $t accepts that man/$t.8 does not document: $(tr '\n' ' ' <"$T/undocumented")"
+    return 0
+}
+for _t in $(list_tools); do
+    tcase "accepted-options-$_t" t_accepted "$_t"
+done
+
+# -V and --version print the bare version line, as 1.1.0's tools do
+# ("1.1.0\n": lvm2's configure and test suite parse it).
+t_version() {   # TOOL
+    local t=$1 v o
+    need_bin "$t"
+    v=$(sed -n 's/^#define THINMETA_VERSION "\(.*\)"/\1/p' "$REPO/common/tool.h")
+    [[ $v =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "THINMETA_VERSION is '$v', not X.Y.Z"
+    for o in -V --version; do
+        run_ok "$BIN/$t" "$o"
+        expect_stderr_empty
+        printf '%s\n' "$v" >"$T/want"
+        expect_same "$T/want" "$STDOUT" "$t $o"
+    done
+    if [ -x "$REF_1X/thin_check" ]; then
+        "$REF_1X/thin_check" -V >"$T/ref" 2>&1 || fail "1.1.0's thin_check -V fails"
+        if ! grep -qxE '[0-9]+\.[0-9]+\.[0-9]+' "$T/ref" || [ "$(wc -l <"$T/ref")" -ne 1 ]; then
+            fail "1.1.0's -V is not one bare X.Y.Z line: $(head -c 100 "$T/ref")"
+        fi
+    fi
+}
+for _t in $(list_tools); do
+    tcase "version-$_t" t_version "$_t"
 done
 
 t_library_page() {

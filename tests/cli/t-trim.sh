@@ -219,4 +219,130 @@ tcase generated.snaps t_generated snaps --devices 2 --snapshots 3 --mappings-per
 tcase generated.defs t_generated defs --dialect 1.x --devices 2 --snapshots 3 --mappings-per-device 600 --share-chunk 100 --seed 62
 tcase generated.bigblock t_generated bigblock --devices 2 --mappings-per-device 200 --data-block-size 1024 --seed 63
 
+# ------------------------------------------------------------ a block device
+
+# fill_full FILE NR_BLOCKS BLOCK_BYTES: every byte of every block non-zero,
+# block i being its number in 8 digits, repeated.
+fill_full() {
+    python3 - "$@" <<'EOF' || fail "cannot write the data file"
+import sys
+path, n, bs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(path, 'wb') as f:
+    for i in range(n):
+        f.write((b'%08d' % i) * (bs // 8))
+EOF
+}
+
+# classify FILE NR_BLOCKS BLOCK_BYTES: per block "I kept" (all its bytes as
+# fill_full wrote them), "I hole" (zeroes, and no byte allocated: punched
+# out), "I zeroed" (zeroes, allocated; and every zero block of a device)
+# or "I garbage".
+classify() {
+    python3 - "$@" <<'EOF'
+import os, stat, sys
+path, n, bs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fd = os.open(path, os.O_RDONLY)
+is_file = stat.S_ISREG(os.fstat(fd).st_mode)
+def allocated(off):
+    if not is_file:
+        return True
+    try:
+        d = os.lseek(fd, off, os.SEEK_DATA)
+    except OSError:
+        return False
+    return d < off + bs
+for i in range(n):
+    data = os.pread(fd, bs, i * bs)
+    if data == (b'%08d' % i) * (bs // 8):
+        what = 'kept'
+    elif data == bytes(bs):
+        what = 'zeroed' if allocated(i * bs) else 'hole'
+    else:
+        what = 'garbage'
+    print(i, what)
+EOF
+}
+
+# trim_on_loop TRIM META DATA_FILE OUT: fill DATA_FILE (4096 blocks of
+# 64 KiB), run TRIM with a loop device on it as the data device, classify
+# the blocks read through the device into OUT.dev and, once detached, those
+# of the file into OUT; TRIM's stdout into OUT.stdout.  The loop device is
+# detached whatever happens (trap).
+trim_on_loop() {
+    local trim=$1 meta=$2 data=$3 out=$4 loop
+    rm -f "$data"
+    fill_full "$data" 4096 65536
+    loop=$(losetup -f --show "$data" 2>/dev/null) || skip "cannot set up a loop device"
+    # shellcheck disable=SC2064
+    trap "losetup -d '$loop' 2>/dev/null" EXIT
+    [ "$(cat "/sys/block/${loop#/dev/}/queue/discard_max_bytes" 2>/dev/null || echo 0)" -gt 0 ] ||
+        skip "$loop takes no discards (its backing file system cannot punch holes)"
+    [ "$(blockdev --getsize64 "$loop")" -eq 268435456 ] || fail "$loop has the wrong size"
+    run_ok "$trim" --metadata-dev "$meta" --data-dev "$loop"
+    cp "$STDOUT" "$out.stdout"
+    # through the block device (BLKDISCARD drops its cached pages)
+    classify "$loop" 4096 65536 >"$out.dev" || fail "cannot read $loop"
+    losetup -d "$loop" || fail "cannot detach $loop"
+    trap - EXIT
+    classify "$data" 4096 65536 >"$out"
+}
+
+# in_use_blocks IMAGE: the data blocks the live trees or the held metadata
+# snapshot map ("B kept" lines), from thin_dump's XML.
+in_use_blocks() {
+    {
+        "$BIN/thin_dump" --expand-shared "$1" || fail "thin_dump fails"
+        if "$BIN/thin_dump" -m --expand-shared "$1" >"$T/snap.xml" 2>/dev/null; then
+            cat "$T/snap.xml"
+        fi
+    } | python3 -c '
+import re, sys
+used = set()
+for line in sys.stdin:
+    m = re.search(r"<range_mapping [^>]*data_begin=\"(\d+)\" length=\"(\d+)\"", line)
+    if m:
+        b, n = int(m.group(1)), int(m.group(2))
+        used.update(range(b, b + n))
+    m = re.search(r"<single_mapping [^>]*data_block=\"(\d+)\"", line)
+    if m:
+        used.add(int(m.group(1)))
+for b in sorted(used):
+    print(b, "kept")
+'
+}
+
+t_trim_blockdev() {   # FIXTURE
+    need_bin "$TOOL"
+    need_cmd losetup blockdev python3
+    [ "$(id -u)" -eq 0 ] || skip "needs root for a loop device"
+    [ -e /dev/loop-control ] || skip "no loop device support"
+    kernel_image "$1"
+    cp "$IMAGE" "$T/meta"
+    remember_sum "$T/meta"
+    trim_on_loop "$BIN/$TOOL" "$T/meta" "$T/data" "$T/ours"
+    expect_unchanged "$T/meta"
+    grep -q '^TRANSACTION_ID=' "$T/ours.stdout" || fail "no check lines on stdout"
+    # exactly the blocks in use keep their bytes, every other one is a hole
+    need_bin thin_dump
+    in_use_blocks "$T/meta" >"$T/used"
+    [ -s "$T/used" ] || fail "the fixture maps no data block"
+    awk '$2 == "kept"' "$T/ours" >"$T/kept"
+    expect_same "$T/used" "$T/kept" "blocks that keep their bytes = blocks in use"
+    awk '$2 != "kept" && $2 != "hole"' "$T/ours" >"$T/odd"
+    [ ! -s "$T/odd" ] || fail "free blocks not punched out: $(head -n 5 "$T/odd" | tr '\n' ' ')"
+    # the device reads the same: the mapped blocks, zeroes elsewhere
+    sed 's/ hole$/ zeroed/' "$T/ours" >"$T/ours.want-dev"
+    expect_same "$T/ours.want-dev" "$T/ours.dev" "blocks read through the loop device"
+    # 1.1.0's thin_trim on the same setup discards the same blocks
+    if [ -x "$REF_1X/thin_trim" ]; then
+        cp "$IMAGE" "$T/meta.ref"
+        trim_on_loop "$REF_1X/thin_trim" "$T/meta.ref" "$T/data.ref" "$T/ref"
+        expect_same "$T/ref" "$T/ours" "blocks after 1.1.0's thin_trim vs ours"
+        expect_same "$T/ref.stdout" "$T/ours.stdout" "stdout of 1.1.0's thin_trim vs ours"
+    fi
+}
+# 03 holds a metadata snapshot: the blocks only it maps must stay
+tcase blockdev.03-msnap-held t_trim_blockdev 03-msnap-held
+tcase blockdev.02-thins-snaps t_trim_blockdev 02-thins-snaps
+
 finish

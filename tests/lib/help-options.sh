@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# (the arrays are read by the test files that source this)
+# shellcheck disable=SC2034
 # help-options.sh - the options a tool's --help names, one per line, sorted
 # (t-manpages.sh and t-completion.sh compare them with the man page and the
 # completion table):
@@ -14,6 +16,16 @@
 # check that the tool accepts each of these.
 declare -gA HELP_HIDDEN=(
     [thin_ls]='--json'
+)
+
+# Options a tool accepts and its man page documents, but that are neither in
+# its --help nor in the completion table: 1.1.0 hides thin_check's
+# --io-engine too; thin_repair's --force-scan is for tests.  An entry is the
+# word t-manpages.sh passes before --help to see it accepted (a value
+# attached with '='); the option is the part before the '='.
+declare -gA PAGE_ONLY=(
+    [thin_check]='--io-engine=sync'
+    [thin_repair]='--force-scan'
 )
 
 help_options() {   # HELP_FILE
