@@ -1,7 +1,7 @@
 /*
  * thin_delta - print the differences in the mappings of two thin devices
  * (or two mapping-tree roots) as XML; command-line and output compatible
- * with thin-provisioning-tools 1.1.0 (docs/arch-L.md).
+ * with thin-provisioning-tools 1.1.0 (docs/design/read-tools.md).
  *
  * The engine (tm_delta) walks both trees together and skips the subtrees
  * they share; this file only chooses the roots and writes the XML.

@@ -1,7 +1,7 @@
 /*
  * thin_ls - list the thin devices of a pool with their mapping counts;
  * command-line and output compatible with thin-provisioning-tools 1.1.0
- * (docs/arch-L.md).
+ * (docs/design/read-tools.md).
  *
  * Output is a grid: every cell right-justified to its column's width and
  * followed by one space, a header row of field names unless --no-headers.

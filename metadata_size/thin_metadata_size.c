@@ -1,7 +1,7 @@
 /*
  * thin_metadata_size - estimate the metadata device size a pool needs;
  * command-line and output compatible with thin-provisioning-tools 1.1.0
- * (docs/arch-L.md).
+ * (docs/design/read-tools.md).
  *
  * Sizes are <number>[unit] with units b s k m g t p e (binary multiples,
  * sector = 512 bytes) and K M G T P E (decimal); a bare number is sectors.

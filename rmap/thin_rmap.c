@@ -1,7 +1,7 @@
 /*
  * thin_rmap - which thin blocks map given regions of the data device;
  * command-line and output compatible with thin-provisioning-tools 1.1.0
- * (docs/arch-L.md).  One line per run:
+ * (docs/design/read-tools.md).  One line per run:
  *   data <begin>..<end> -> thin(<dev>) <begin>..<end>
  * (half-open ranges of consecutive data and thin blocks of one device).
  */

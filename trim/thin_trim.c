@@ -1,7 +1,7 @@
 /*
  * thin_trim - discard the unused parts of a pool's data device (offline);
  * command-line compatible with thin-provisioning-tools 1.1.0
- * (docs/arch-L.md).
+ * (docs/design/read-tools.md).
  *
  * The metadata is checked first (tm_free_data_ranges); nothing is
  * discarded unless the check passes.  Each maximal run of free data blocks

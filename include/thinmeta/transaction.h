@@ -3,7 +3,7 @@
  *
  * The transaction manager sits between the block manager and everything
  * that writes metadata (btrees, space maps, the pool).  It keeps the rules
- * that make a commit crash-safe (docs/arch-W.md):
+ * that make a commit crash-safe (docs/design/write-path.md):
  *
  *  - A block may be written only if it was allocated or shadowed in the
  *    current transaction (tm_tm_write() refuses any other block).  Blocks

@@ -15,6 +15,8 @@
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
 . "$(dirname "$0")/../lib/testlib.sh"
+# shellcheck source=../lib/cli-cases.sh
+. "$(dirname "$0")/../lib/cli-cases.sh"
 
 SIZE=16M
 
@@ -35,47 +37,21 @@ t_help() {
 tcase help-long t_help --help
 tcase help-short t_help -h
 
-t_help_as_1x() {
-    need_ref 1x
-    need_bin thin_delta
-    "$REF_1X/thin_delta" --help >"$T/expected"
-    run_ok "$BIN/thin_delta" --help
-    expect_same "$T/expected" "$STDOUT" "help text"
-}
-tcase help-same-as-1.1.0 t_help_as_1x
+tcase help-same-as-1.1.0 cli_help_as_1x thin_delta
 
-t_version() {
-    need_bin thin_delta
-    run_ok "$BIN/thin_delta" "$1"
-    expect_stderr_empty
-    [ "$(wc -l <"$STDOUT")" -eq 1 ] || fail "version output should be one line"
-    expect_stdout_match '^[0-9]+\.[0-9]+\.[0-9]+$'
-}
-tcase version-long t_version --version
-tcase version-short t_version -V
+tcase version-long cli_version thin_delta --version
+tcase version-short cli_version thin_delta -V
 
-t_usage() {   # PATTERN ARGS... (IMG is replaced by a good image)
-    local pat=$1 a args=()
-    shift
-    need_bin thin_delta
-    good_image
-    for a in "$@"; do
-        if [ "$a" = IMG ]; then args+=("$IMAGE"); else args+=("$a"); fi
-    done
-    run_usage "$BIN/thin_delta" "${args[@]}"
-    expect_stderr_match "$pat"
-    expect_stdout_empty
-}
-tcase bad-option t_usage 'hedgehogs' --hedgehogs-only --thin1 0 --thin2 1 IMG
-tcase no-input t_usage 'input' --thin1 0 --thin2 1
-tcase two-inputs t_usage 'unexpected' --thin1 0 --thin2 1 IMG IMG
-tcase no-thin1 t_usage '--thin1 or --root1 not specified' --snap2 1 IMG
-tcase no-thin2 t_usage '--thin2 or --root2 not specified' --thin1 1 IMG
-tcase thin1-and-root1 t_usage 'cannot be used with' --thin1 1 --root1 5 --thin2 1 IMG
-tcase thin1-twice t_usage 'multiple' --thin1 1 --snap1 2 --thin2 1 IMG
-tcase thin2-not-a-number t_usage "'x'" --thin1 1 --thin2 x IMG
-tcase root2-negative t_usage "'-1'" --thin1 1 --root2 -1 IMG
-tcase metadata-snap-value t_usage 'metadata-snap' --metadata-snap=5 --thin1 0 --thin2 1 IMG
+tcase bad-option cli_usage thin_delta 'hedgehogs' --hedgehogs-only --thin1 0 --thin2 1 IMG
+tcase no-input cli_usage thin_delta 'input' --thin1 0 --thin2 1
+tcase two-inputs cli_usage thin_delta 'unexpected' --thin1 0 --thin2 1 IMG IMG
+tcase no-thin1 cli_usage thin_delta '--thin1 or --root1 not specified' --snap2 1 IMG
+tcase no-thin2 cli_usage thin_delta '--thin2 or --root2 not specified' --thin1 1 IMG
+tcase thin1-and-root1 cli_usage thin_delta 'cannot be used with' --thin1 1 --root1 5 --thin2 1 IMG
+tcase thin1-twice cli_usage thin_delta 'multiple' --thin1 1 --snap1 2 --thin2 1 IMG
+tcase thin2-not-a-number cli_usage thin_delta "'x'" --thin1 1 --thin2 x IMG
+tcase root2-negative cli_usage thin_delta "'-1'" --thin1 1 --root2 -1 IMG
+tcase metadata-snap-value cli_usage thin_delta 'metadata-snap' --metadata-snap=5 --thin1 0 --thin2 1 IMG
 
 # ------------------------------------------------------------ bad input
 

@@ -13,6 +13,8 @@
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
 . "$(dirname "$0")/../lib/testlib.sh"
+# shellcheck source=../lib/cli-cases.sh
+. "$(dirname "$0")/../lib/cli-cases.sh"
 
 SIZE=16M
 ALL=DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS,SHARED_BLOCKS,HIGHEST_BLOCK,MAPPED_SECTORS,EXCLUSIVE_SECTORS,SHARED_SECTORS,HIGHEST_SECTOR,MAPPED_BYTES,EXCLUSIVE_BYTES,SHARED_BYTES,HIGHEST_BYTE,MAPPED,EXCLUSIVE,SHARED,HIGHEST_MAPPED,TRANSACTION,CREATE_TIME,SNAP_TIME
@@ -35,46 +37,20 @@ t_help() {
 tcase help-long t_help --help
 tcase help-short t_help -h
 
-t_help_as_1x() {
-    need_ref 1x
-    need_bin thin_ls
-    "$REF_1X/thin_ls" --help >"$T/expected"
-    run_ok "$BIN/thin_ls" --help
-    expect_same "$T/expected" "$STDOUT" "help text"
-}
-tcase help-same-as-1.1.0 t_help_as_1x
+tcase help-same-as-1.1.0 cli_help_as_1x thin_ls
 
-t_version() {
-    need_bin thin_ls
-    run_ok "$BIN/thin_ls" "$1"
-    expect_stderr_empty
-    [ "$(wc -l <"$STDOUT")" -eq 1 ] || fail "version output should be one line"
-    expect_stdout_match '^[0-9]+\.[0-9]+\.[0-9]+$'
-}
-tcase version-long t_version --version
-tcase version-short t_version -V
+tcase version-long cli_version thin_ls --version
+tcase version-short cli_version thin_ls -V
 
-t_usage() {   # PATTERN ARGS... (IMG is replaced by a good image)
-    local pat=$1 a args=()
-    shift
-    need_bin thin_ls
-    good_image
-    for a in "$@"; do
-        if [ "$a" = IMG ]; then args+=("$IMAGE"); else args+=("$a"); fi
-    done
-    run_usage "$BIN/thin_ls" "${args[@]}"
-    expect_stderr_match "$pat"
-    expect_stdout_empty
-}
-tcase bad-option t_usage 'hedgehogs' --hedgehogs-only IMG
-tcase no-input t_usage 'input'
-tcase two-inputs t_usage 'unexpected' IMG IMG
-tcase unknown-field t_usage "'FOO'" -o DEV,FOO IMG
-tcase lower-case-field t_usage "'dev'" -o dev IMG
-tcase empty-field t_usage "''" -o DEV, IMG
-tcase format-twice t_usage 'format' -o DEV -o MAPPED IMG
-tcase format-no-value t_usage 'format|value' IMG -o
-tcase metadata-snap-value t_usage 'metadata-snap' --metadata-snap=5 IMG
+tcase bad-option cli_usage thin_ls 'hedgehogs' --hedgehogs-only IMG
+tcase no-input cli_usage thin_ls 'input'
+tcase two-inputs cli_usage thin_ls 'unexpected' IMG IMG
+tcase unknown-field cli_usage thin_ls "'FOO'" -o DEV,FOO IMG
+tcase lower-case-field cli_usage thin_ls "'dev'" -o dev IMG
+tcase empty-field cli_usage thin_ls "''" -o DEV, IMG
+tcase format-twice cli_usage thin_ls 'format' -o DEV -o MAPPED IMG
+tcase format-no-value cli_usage thin_ls 'format|value' IMG -o
+tcase metadata-snap-value cli_usage thin_ls 'metadata-snap' --metadata-snap=5 IMG
 
 # ------------------------------------------------------------ bad input
 

@@ -13,6 +13,8 @@
 # shellcheck disable=SC2317
 # shellcheck source-path=SCRIPTDIR source=../lib/testlib.sh
 . "$(dirname "$0")/../lib/testlib.sh"
+# shellcheck source=../lib/cli-cases.sh
+. "$(dirname "$0")/../lib/cli-cases.sh"
 
 SIZE=16M
 
@@ -31,42 +33,16 @@ t_help() {
 tcase help-long t_help --help
 tcase help-short t_help -h
 
-t_help_as_1x() {
-    need_ref 1x
-    need_bin thin_rmap
-    "$REF_1X/thin_rmap" --help >"$T/expected"
-    run_ok "$BIN/thin_rmap" --help
-    expect_same "$T/expected" "$STDOUT" "help text"
-}
-tcase help-same-as-1.1.0 t_help_as_1x
+tcase help-same-as-1.1.0 cli_help_as_1x thin_rmap
 
-t_version() {
-    need_bin thin_rmap
-    run_ok "$BIN/thin_rmap" "$1"
-    expect_stderr_empty
-    [ "$(wc -l <"$STDOUT")" -eq 1 ] || fail "version output should be one line"
-    expect_stdout_match '^[0-9]+\.[0-9]+\.[0-9]+$'
-}
-tcase version-long t_version --version
-tcase version-short t_version -V
+tcase version-long cli_version thin_rmap --version
+tcase version-short cli_version thin_rmap -V
 
-t_usage() {   # PATTERN ARGS... (IMG is replaced by a good image)
-    local pat=$1 a args=()
-    shift
-    need_bin thin_rmap
-    good_image
-    for a in "$@"; do
-        if [ "$a" = IMG ]; then args+=("$IMAGE"); else args+=("$a"); fi
-    done
-    run_usage "$BIN/thin_rmap" "${args[@]}"
-    expect_stderr_match "$pat"
-    expect_stdout_empty
-}
-tcase bad-option t_usage 'hedgehogs' --hedgehogs-only --region 0..1 IMG
-tcase no-input t_usage 'input' --region 0..1
-tcase no-region t_usage 'region' IMG
-tcase two-inputs t_usage 'unexpected' --region 0..1 IMG IMG
-tcase region-no-value t_usage 'region|value' IMG --region
+tcase bad-option cli_usage thin_rmap 'hedgehogs' --hedgehogs-only --region 0..1 IMG
+tcase no-input cli_usage thin_rmap 'input' --region 0..1
+tcase no-region cli_usage thin_rmap 'region' IMG
+tcase two-inputs cli_usage thin_rmap 'unexpected' --region 0..1 IMG IMG
+tcase region-no-value cli_usage thin_rmap 'region|value' IMG --region
 
 # 1.1.0's invalid_regions_should_fail, with its words for each
 REGIONS='23,7890|invalid digit found in string
