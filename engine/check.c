@@ -234,31 +234,92 @@ static void dev_problem(struct ck *c, enum tm_pcode code, uint32_t node1, uint64
 	ck_report(c, &p);
 }
 
+/*
+ * Mark (in @seen, per node) every node of @tree reachable from @root's
+ * node through valid internal nodes.  A node shared by the live trees and
+ * the held snapshot's is walked once, by whichever reached it first, so
+ * which view a leaf belongs to is found here, not from the walk.
+ */
+static int mark_view(struct ck *c, enum tm_tree tree, uint64_t root, uint8_t *seen)
+{
+	uint32_t *stack, sp = 0, cap = 64;
+	uint32_t first = root < c->meta_limit ? c->nodeidx[root] : 0;
+
+	if (!first || c->nodes[first - 1].tree != tree)
+		return 0;
+	stack = malloc(cap * sizeof(*stack));
+	if (!stack)
+		return ck_fail(c, -ENOMEM, "device list");
+	seen[first - 1] = 1;
+	stack[sp++] = first;
+	while (sp) {
+		const struct cnode *cn = &c->nodes[stack[--sp] - 1];
+
+		if (cn->flags & (CN_LEAF | CN_BAD) || !cn->nr_entries)
+			continue;
+		for (uint32_t k = 0; k < cn->nr_entries; k++) {
+			uint64_t b = c->arena[cn->arena + cn->nr_entries + k];
+			uint32_t ch = b < c->meta_limit ? c->nodeidx[b] : 0;
+
+			if (!ch || seen[ch - 1] || c->nodes[ch - 1].tree != tree)
+				continue;
+			if (sp == cap) {
+				uint32_t *ns = realloc(stack, 2 * cap * sizeof(*ns));
+				if (!ns) {
+					free(stack);
+					return ck_fail(c, -ENOMEM, "device list");
+				}
+				stack = ns;
+				cap *= 2;
+			}
+			seen[ch - 1] = 1;
+			stack[sp++] = ch;
+		}
+	}
+	free(stack);
+	return 0;
+}
+
+/* The next entry of @kv from @i on that is in a marked leaf and has a key
+ * other than @last's (the first one of a duplicated key is kept). */
+static size_t next_entry(const struct kvvec *kv, size_t i, const uint8_t *seen,
+			 const uint64_t *last)
+{
+	while (i < kv->n && (!seen[kv->v[i].node - 1] || (last && kv->v[i].key == *last)))
+		i++;
+	return i;
+}
+
 /* Join the details and top-level entries of the live (@snap 0) or
  * snapshot trees into a device list. */
 static int join_devices(struct ck *c, int snap, struct cdev **out, size_t *nr)
 {
+	const struct tm_superblock *sb = snap ? &c->snap : &c->sb;
 	struct kvvec *d = &c->details, *t = &c->top;
-	size_t i = 0, j = 0, n = 0, cap = 16;
+	size_t i, j, n = 0, cap = 16;
+	uint64_t last_d = 0, last_t = 0;
+	uint8_t *seen = calloc(c->nr_nodes ? c->nr_nodes : 1, 1);
 	struct cdev *v = malloc(cap * sizeof(*v));
 
-	if (!v)
+	if (!seen || !v) {
+		free(seen);
+		free(v);
 		return ck_fail(c, -ENOMEM, "device list");
-	for (;;) {
-		while (i < d->n && (d->v[i].v2 != (uint64_t)snap ||
-				    (i && d->v[i - 1].key == d->v[i].key &&
-				     d->v[i - 1].v2 == d->v[i].v2)))
-			i++;
-		while (j < t->n && (t->v[j].v2 != (uint64_t)snap ||
-				    (j && t->v[j - 1].key == t->v[j].key &&
-				     t->v[j - 1].v2 == t->v[j].v2)))
-			j++;
-		if (i >= d->n && j >= t->n)
-			break;
+	}
+	if (mark_view(c, TM_TREE_DETAILS, sb->details_root, seen) ||
+	    mark_view(c, TM_TREE_TOP, sb->mapping_root, seen)) {
+		free(seen);
+		free(v);
+		return c->err;
+	}
+	i = next_entry(d, 0, seen, NULL);
+	j = next_entry(t, 0, seen, NULL);
+	while (i < d->n || j < t->n) {
 		if (n == cap) {
 			cap *= 2;
 			struct cdev *nv = realloc(v, cap * sizeof(*nv));
 			if (!nv) {
+				free(seen);
 				free(v);
 				return ck_fail(c, -ENOMEM, "device list");
 			}
@@ -283,11 +344,16 @@ static int join_devices(struct ck *c, int snap, struct cdev **out, size_t *nr)
 			dev_problem(c, TM_PR_DEV_NO_MAPPING, d->v[i].node, dv->dev_id);
 		if (!take_d)
 			dev_problem(c, TM_PR_DEV_NO_DETAILS, t->v[j].node, dv->dev_id);
-		if (take_d)
-			i++;
-		if (take_t)
-			j++;
+		if (take_d) {
+			last_d = d->v[i].key;
+			i = next_entry(d, i + 1, seen, &last_d);
+		}
+		if (take_t) {
+			last_t = t->v[j].key;
+			j = next_entry(t, j + 1, seen, &last_t);
+		}
 	}
+	free(seen);
 	*out = v;
 	*nr = n;
 	return 0;
@@ -360,6 +426,28 @@ static int same_as_live(const struct ck *c, const struct cdev *s)
 	       l->details.mapped_blocks == s->details.mapped_blocks;
 }
 
+/*
+ * The live device whose top-level entry @s's is: the same leaf, the same
+ * key (trees the held snapshot shares with the live ones).  That entry
+ * points at its bottom-level root once, so it is walked and counted once.
+ */
+static const struct cdev *live_twin(const struct ck *c, const struct cdev *s)
+{
+	size_t lo = 0, hi = c->nr_devs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->devs[mid].dev_id < s->dev_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < c->nr_devs && c->devs[lo].dev_id == s->dev_id &&
+	    c->devs[lo].have_root && c->devs[lo].top_leaf == s->top_leaf)
+		return &c->devs[lo];
+	return NULL;
+}
+
 static int check_trees(struct ck *c)
 {
 	uint32_t det[2], top[2], n = 0;
@@ -402,6 +490,11 @@ static int check_trees(struct ck *c)
 		for (size_t i = 0; i < cnt; i++) {
 			if (!v[i].have_root)
 				continue;
+			const struct cdev *twin = s ? live_twin(c, &v[i]) : NULL;
+			if (twin) {
+				v[i].root_ref = twin->root_ref;
+				continue;
+			}
 			uint32_t r = ck_add_root(c, v[i].root, v[i].dev_id, v[i].top_leaf, s);
 			if (r == UINT32_MAX)
 				break;
