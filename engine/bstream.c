@@ -2,7 +2,7 @@
  * bstream.c - a list of blocks read ahead in block order (see bstream.h).
  *
  * Window k covers list positions [k * BS_WINDOW, (k + 1) * BS_WINDOW) and
- * lives in slot k % NR_SLOTS.  Filling a window: pair each position with
+ * lives in slot k % nslots.  Filling a window: pair each position with
  * its block, sort the pairs by block, and read runs of them as spans - one
  * request per span - into the slot's buffer; a span grows while the next
  * wanted block is at most GAP_MAX blocks past the last one, the span stays
@@ -10,12 +10,18 @@
  * spare room.  A failed span is read again block by block, so that only
  * the blocks that really fail are reported.
  *
- * With a reader thread: it fills windows 0, 1, 2, ... as long as it is no
- * more than NR_SLOTS windows ahead of the consumer; the consumer waits for
- * the window it asks for and releases the ones before it.  One mutex and
- * one condition variable guard two counters (filled, released); a slot's
- * contents belong to the reader until the window is filled and to the
- * consumer until it is released.
+ * With reader threads: R of them (1, or up to MAX_READERS when the device
+ * serves several reads at once: dev->parallel_reads), reader r filling
+ * windows r, r + R, r + 2R, ..., each no more than nslots = R + 2 windows
+ * ahead of the consumer, so that up to R requests are in flight; the
+ * consumer waits for the window it asks for and releases the ones before
+ * it.  One mutex and one condition variable guard a counter (released) and
+ * each slot's ready mark (the window it holds filled); a slot's contents
+ * belong to its reader until the window is marked ready and to the
+ * consumer until it is released, and window k + nslots is not begun
+ * before window k is marked ready (the consumer may skip a window that is
+ * still being filled).  With one reader the device sees its
+ * calls in a fixed order (fault injection counts them).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,7 +33,8 @@
 #include "thinmeta/crc32c.h"
 #include "thinmeta/format.h"
 
-#define NR_SLOTS	3u
+#define MAX_READERS	3u
+#define NR_SLOTS	(MAX_READERS + 2)	/* at most; R + 2 used */
 #define SLOT_BLOCKS	(2 * BS_WINDOW)		/* room for gap blocks too */
 #define SPAN_MAX	256u				/* blocks per request: 1 MiB */
 #define GAP_MAX		16u				/* read through gaps this small */
@@ -45,6 +52,13 @@ struct slot {
 	uint32_t crc[BS_WINDOW];
 	int err[BS_WINDOW];
 	struct pair sorted[BS_WINDOW];
+	size_t ready;		/* the window filled here, or SIZE_MAX */
+};
+
+struct reader {
+	struct bstream *s;
+	unsigned idx;
+	pthread_t thread;
 };
 
 struct bstream {
@@ -52,13 +66,13 @@ struct bstream {
 	const uint64_t *blocks;
 	size_t n, nr_windows;
 	struct slot *slots[NR_SLOTS];
+	unsigned nslots;
 	size_t cur;		/* the window the consumer holds, or SIZE_MAX */
 
-	int threaded;
-	pthread_t thread;
+	unsigned threaded;	/* reader threads running: 0, 1 .. MAX_READERS */
+	struct reader readers[MAX_READERS];
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	size_t filled;		/* windows [0, filled) are filled */
 	size_t released;	/* windows [0, released) are no longer used */
 	int stop;
 };
@@ -129,7 +143,7 @@ static void read_span(struct tm_dev *dev, struct slot *sl, const struct pair *p,
 
 static struct slot *slot_of(const struct bstream *s, size_t k)
 {
-	return s->slots[s->threaded ? k % NR_SLOTS : 0];
+	return s->slots[s->threaded ? k % s->nslots : 0];
 }
 
 /*
@@ -218,11 +232,15 @@ static void fill(struct bstream *s, size_t k)
 
 static void *reader(void *arg)
 {
-	struct bstream *s = arg;
+	struct reader *rd = arg;
+	struct bstream *s = rd->s;
 
-	for (size_t k = 0; k < s->nr_windows; k++) {
+	for (size_t k = rd->idx; k < s->nr_windows; k += s->threaded) {
 		pthread_mutex_lock(&s->lock);
-		while (!s->stop && k >= s->released + NR_SLOTS)
+		/* the slot is free: its last window released, and filled (a
+		 * window the consumer skipped may still be being filled) */
+		while (!s->stop && (k >= s->released + s->nslots ||
+				    (k >= s->nslots && slot_of(s, k)->ready != k - s->nslots)))
 			pthread_cond_wait(&s->cond, &s->lock);
 		int stop = s->stop;
 		pthread_mutex_unlock(&s->lock);
@@ -230,17 +248,48 @@ static void *reader(void *arg)
 			break;
 		fill(s, k);
 		pthread_mutex_lock(&s->lock);
-		s->filled = k + 1;
+		slot_of(s, k)->ready = k;
 		pthread_cond_broadcast(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 	}
 	return NULL;
 }
 
+/* Stop and join the first @n readers (the lock and cond exist). */
+static void stop_readers(struct bstream *s, unsigned n)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stop = 1;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(s->readers[i].thread, NULL);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
+}
+
+/* Start @nr readers; none (s->threaded == 0) if one cannot start. */
+static void start_readers(struct bstream *s, unsigned nr)
+{
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->threaded = nr;	/* before the readers look at it */
+	for (unsigned i = 0; i < nr; i++) {
+		s->readers[i].s = s;
+		s->readers[i].idx = i;
+		if (pthread_create(&s->readers[i].thread, NULL, reader, &s->readers[i])) {
+			stop_readers(s, i);
+			s->threaded = 0;
+			s->stop = 0;
+			return;
+		}
+	}
+}
+
 int bs_open(struct tm_dev *dev, const uint64_t *blocks, size_t n, struct bstream **out)
 {
 	struct bstream *s = calloc(1, sizeof(*s));
-	unsigned nslots;
+	unsigned nr = 0;
 
 	*out = NULL;
 	if (!s)
@@ -250,8 +299,15 @@ int bs_open(struct tm_dev *dev, const uint64_t *blocks, size_t n, struct bstream
 	s->n = n;
 	s->nr_windows = (n + BS_WINDOW - 1) / BS_WINDOW;
 	s->cur = SIZE_MAX;
-	nslots = s->nr_windows > 1 ? NR_SLOTS : 1;
-	for (unsigned i = 0; i < nslots; i++) {
+	if (s->nr_windows > 1) {
+		nr = dev->parallel_reads > 1 ? dev->parallel_reads : 1;
+		if (nr > MAX_READERS)
+			nr = MAX_READERS;
+		if (nr > s->nr_windows)
+			nr = (unsigned)s->nr_windows;
+	}
+	s->nslots = nr ? nr + 2 : 1;
+	for (unsigned i = 0; i < s->nslots; i++) {
 		s->slots[i] = malloc(sizeof(struct slot));
 		if (!s->slots[i] ||
 		    posix_memalign((void **)&s->slots[i]->data, TM_BLOCK_SIZE,
@@ -261,17 +317,10 @@ int bs_open(struct tm_dev *dev, const uint64_t *blocks, size_t n, struct bstream
 			bs_close(s);
 			return -ENOMEM;
 		}
+		s->slots[i]->ready = SIZE_MAX;
 	}
-	if (s->nr_windows > 1) {
-		pthread_mutex_init(&s->lock, NULL);
-		pthread_cond_init(&s->cond, NULL);
-		s->threaded = 1;	/* before the reader looks at it */
-		if (pthread_create(&s->thread, NULL, reader, s)) {
-			s->threaded = 0;
-			pthread_cond_destroy(&s->cond);
-			pthread_mutex_destroy(&s->lock);
-		}
-	}
+	if (nr)
+		start_readers(s, nr);
 	*out = s;
 	return 0;
 }
@@ -285,7 +334,7 @@ static void want_window(struct bstream *s, size_t k)
 	pthread_mutex_lock(&s->lock);
 	s->released = k;		/* every window before k is done with */
 	pthread_cond_broadcast(&s->cond);
-	while (s->filled <= k)
+	while (slot_of(s, k)->ready != k)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -323,15 +372,8 @@ void bs_close(struct bstream *s)
 {
 	if (!s)
 		return;
-	if (s->threaded) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = 1;
-		pthread_cond_broadcast(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->thread, NULL);
-		pthread_cond_destroy(&s->cond);
-		pthread_mutex_destroy(&s->lock);
-	}
+	if (s->threaded)
+		stop_readers(s, s->threaded);
 	for (unsigned i = 0; i < NR_SLOTS; i++) {
 		if (s->slots[i])
 			free(s->slots[i]->data);

@@ -12,15 +12,21 @@
  * whatever order the consumer needs.  With more than one window's worth, a
  * reader thread fills the next windows while the consumer works on the
  * current one, and computes each block's checksum register
- * (tm_block_crc) there, so that validation does not repeat it.  Nothing is
+ * (tm_block_crc) there, so that validation does not repeat it.  On a
+ * device that serves several reads at once (dev->parallel_reads > 1: an
+ * O_DIRECT block device) up to 3 reader threads each take every third
+ * window, so that that many requests are in flight; the consumer still
+ * gets the blocks in list order.  With one reader (every other device) the
+ * device's calls come in a fixed order, as fault injection needs.  Nothing is
  * validated here: the consumer validates each block where it uses it.
  *
- * Memory: 3 windows of up to 2 MiB (1 MiB of wanted blocks and as much
- * again for gaps read through), touched only as far as they are used;
+ * Memory: 3 windows (5 with 3 readers) of up to 2 MiB (1 MiB of wanted
+ * blocks and as much again for gaps read through), touched only as far as
+ * they are used;
  * nothing grows with the list but the list itself (the caller's).
  *
  * While a stream is open its device must not be read or written by anyone
- * else (the reader thread uses it), and @blocks must not change.
+ * else (the reader threads use it), and @blocks must not change.
  */
 #ifndef THINMETA_BSTREAM_H
 #define THINMETA_BSTREAM_H

@@ -5,7 +5,11 @@
  * from the device and not from a page cache the kernel's own writes may
  * have bypassed; where O_DIRECT is refused we fall back to buffered I/O.
  * Direct I/O needs aligned buffers: unaligned callers go through a bounce
- * buffer.  Read-only unless TM_DEV_WRITE.  A regular file tells where its
+ * buffer.  An O_DIRECT device says it serves several reads at once
+ * (parallel_reads: the disk's queue; bstream then keeps that many requests
+ * in flight); a regular file does not: buffered reads in parallel did not
+ * help there, readahead hints do (file_hint).  Read-only unless
+ * TM_DEV_WRITE.  A regular file tells where its
  * holes are (data_extent); a block device cannot.
  */
 
@@ -22,6 +26,7 @@
 #include "thinmeta/io.h"
 
 #define BOUNCE_BLOCKS 64u
+#define PARALLEL_READS 3u	/* requests in flight on O_DIRECT (bstream) */
 
 struct file_dev {
 	struct tm_dev dev;
@@ -81,7 +86,7 @@ static int file_read(struct tm_dev *dev, uint64_t block, unsigned count, void *b
 {
 	struct file_dev *f = (struct file_dev *)dev;
 
-	dev->reads++;
+	__atomic_fetch_add(&dev->reads, 1, __ATOMIC_RELAXED);	/* parallel_reads */
 	if (block > dev->nr_blocks || count > dev->nr_blocks - block)
 		return -ERANGE;
 	if (!needs_bounce(f, buf))
@@ -258,6 +263,8 @@ int tm_dev_open_file(const char *path, unsigned flags, struct tm_dev **out)
 		}
 		f->dev.size_bytes = bytes;
 		f->dev.is_blockdev = 1;
+		if (f->direct)		/* the disk's queue, not one read at a time */
+			f->dev.parallel_reads = PARALLEL_READS;
 	} else {
 		f->dev.size_bytes = (uint64_t)st.st_size;
 	}

@@ -15,7 +15,7 @@ static int mem_read(struct tm_dev *dev, uint64_t block, unsigned count, void *bu
 {
 	struct mem_dev *m = (struct mem_dev *)dev;
 
-	dev->reads++;
+	__atomic_fetch_add(&dev->reads, 1, __ATOMIC_RELAXED);	/* tests set parallel_reads */
 	if (block > dev->nr_blocks || count > dev->nr_blocks - block)
 		return -ERANGE;
 	memcpy(buf, m->data + block * TM_BLOCK_SIZE, (size_t)count * TM_BLOCK_SIZE);

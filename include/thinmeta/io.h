@@ -48,6 +48,14 @@ struct tm_dev {
 	int writable;
 	int is_blockdev;
 	uint64_t reads, writes;	/* counters of calls, for tests and stats */
+	/*
+	 * How many reads the device serves well at once (a block device read
+	 * with O_DIRECT: the disk's queue).  0 or 1: one at a time, and a bulk
+	 * reader then issues its calls in a fixed order (as a fault device's
+	 * counting needs).  More: its read op may be called from that many
+	 * threads at once (aligned buffers), in an order that is not fixed.
+	 */
+	unsigned parallel_reads;
 };
 
 /* Open flags. */

@@ -5,9 +5,14 @@
  * (duplicates, reversed, random, skipped positions, one window or many, with
  * and without the reader thread); blocks past the end and unreadable blocks
  * fail alone; reads are few and large; bs_validate() says what tm_bm_read()
- * says.
+ * says.  Each of those also with several reader threads (a device that
+ * serves reads in parallel, dev->parallel_reads: a memory device and a
+ * file): the consumer sees the same blocks in the same order, the same
+ * errors, and the device the same requests.
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "bstream.h"
 #include "thinmeta/crc32c.h"
@@ -16,6 +21,10 @@
 #define NBLOCKS 3000u
 
 static struct tm_dev *mem;
+
+/* Reader threads asked of the device, per loop test iteration (_i). */
+static const unsigned par[] = { 0, 2, 3, 7 };
+#define NPAR ((int)(sizeof(par) / sizeof(par[0])))
 
 static uint64_t rnd_state = 42;
 
@@ -67,6 +76,8 @@ START_TEST(any_order)
 	static uint64_t list[4 * NBLOCKS];
 	size_t n;
 
+	mem->parallel_reads = par[_i];
+
 	/* ascending, all of it: 12 windows, one request each */
 	for (n = 0; n < NBLOCKS; n++)
 		list[n] = n;
@@ -104,6 +115,7 @@ START_TEST(gaps_read_through)
 {
 	static uint64_t list[512];
 
+	mem->parallel_reads = par[_i];
 	/* every other block: read through the gaps, 1 MiB per request */
 	for (size_t i = 0; i < 512; i++)
 		list[i] = 2 * i;
@@ -129,6 +141,7 @@ START_TEST(past_the_end)
 	for (size_t i = 0; i < 600; i++)
 		list[i] = i % 5 == 0 ? NBLOCKS + i : (i % 2 ? NBLOCKS - 1 - i : i);
 	list[599] = UINT64_MAX;
+	mem->parallel_reads = par[_i];
 	ck_assert_int_eq(bs_open(mem, list, 600, &s), 0);
 	for (size_t i = 0; i < 600; i++) {
 		bs_get(s, i, &blk);
@@ -205,7 +218,7 @@ static int bad_read(struct tm_dev *dev, uint64_t b, unsigned n, void *buf)
 {
 	struct bad_dev *d = (struct bad_dev *)dev;
 
-	dev->reads++;
+	__atomic_fetch_add(&dev->reads, 1, __ATOMIC_RELAXED);
 	if (b <= d->bad && d->bad < b + n)
 		return -EIO;
 	return tm_dev_read(mem, b, n, buf);
@@ -242,6 +255,7 @@ START_TEST(one_bad_block)
 	struct bstream *s;
 	struct bs_block blk;
 
+	d.dev.parallel_reads = par[_i];
 	for (size_t i = 0; i < NBLOCKS; i++)
 		list[i] = i;
 	ck_assert_int_eq(bs_open(&d.dev, list, NBLOCKS, &s), 0);
@@ -265,9 +279,10 @@ START_TEST(close_early)
 	struct bstream *s;
 	struct bs_block blk;
 
+	mem->parallel_reads = par[_i];
 	for (size_t i = 0; i < NBLOCKS; i++)
 		list[i] = rnd() % NBLOCKS;
-	/* the reader is stopped wherever it is */
+	/* the readers are stopped wherever they are */
 	for (size_t stop = 0; stop < NBLOCKS; stop += 700) {
 		ck_assert_int_eq(bs_open(mem, list, NBLOCKS, &s), 0);
 		for (size_t i = 0; i < stop; i += 3)
@@ -275,6 +290,60 @@ START_TEST(close_early)
 		bs_close(s);
 	}
 	bs_close(NULL);
+}
+END_TEST
+
+/*
+ * A regular file read by one reader and by several: the same blocks in
+ * the same order to the consumer (expect_list), the same requests (their
+ * number; each window is read the same way whoever reads it), and a block
+ * past the end fails alone.
+ */
+START_TEST(file_device)
+{
+	static uint64_t list[3 * NBLOCKS];
+	char path[] = "/tmp/test_bstream.XXXXXX";
+	int fd = mkstemp(path);
+	struct tm_dev *f;
+	struct bstream *s;
+	struct bs_block blk;
+	uint64_t one, many;
+	size_t n = 0;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, mem_block(mem, 0), (size_t)NBLOCKS * TM_BLOCK_SIZE),
+			 (ssize_t)NBLOCKS * TM_BLOCK_SIZE);
+	close(fd);
+	ck_assert_int_eq(tm_dev_open_file(path, 0, &f), 0);
+	unlink(path);
+	for (; n < NBLOCKS; n++)
+		list[n] = rnd() % NBLOCKS;
+	for (; n < 2 * NBLOCKS; n++)
+		list[n] = n - NBLOCKS;
+	for (; n < 3 * NBLOCKS; n++)
+		list[n] = (n * 37) % NBLOCKS;
+	f->parallel_reads = 0;
+	one = expect_list(f, list, n, 1);
+	f->parallel_reads = par[_i];
+	many = expect_list(f, list, n, 1);
+	ck_assert_uint_eq(one, many);
+	expect_list(f, list, n, 5);
+
+	list[1000] = NBLOCKS;		/* one block past the end */
+	ck_assert_int_eq(bs_open(f, list, n, &s), 0);
+	for (size_t i = 0; i < n; i++) {
+		bs_get(s, i, &blk);
+		if (i == 1000) {
+			ck_assert_ptr_null(blk.data);
+			ck_assert_int_eq(blk.err, -ERANGE);
+			continue;
+		}
+		ck_assert_ptr_nonnull(blk.data);
+		ck_assert_mem_eq(blk.data, mem_block(mem, list[i]), TM_BLOCK_SIZE);
+		ck_assert_uint_eq(blk.crc, tm_block_crc(blk.data));
+	}
+	bs_close(s);
+	tm_dev_close(f);
 }
 END_TEST
 
@@ -299,14 +368,16 @@ static Suite *suite(void)
 {
 	Suite *s = suite_create("bstream");
 	TCase *tc = tcase_create("bstream");
+	tcase_set_timeout(tc, 120);	/* several reader threads, sanitizers, a loaded machine */
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, any_order);
-	tcase_add_test(tc, gaps_read_through);
-	tcase_add_test(tc, past_the_end);
+	tcase_add_loop_test(tc, any_order, 0, NPAR);
+	tcase_add_loop_test(tc, gaps_read_through, 0, NPAR);
+	tcase_add_loop_test(tc, past_the_end, 0, NPAR);
 	tcase_add_test(tc, damage_said_as_tm_bm_read_says);
-	tcase_add_test(tc, one_bad_block);
-	tcase_add_test(tc, close_early);
+	tcase_add_loop_test(tc, one_bad_block, 0, NPAR);
+	tcase_add_loop_test(tc, close_early, 0, NPAR);
+	tcase_add_loop_test(tc, file_device, 0, NPAR);
 	tcase_add_test(tc, crc_three_at_a_time);
 	suite_add_tcase(s, tc);
 	return s;
