@@ -129,8 +129,7 @@ static void start_group(struct dumper *d)
 	d->rb.have_last = 0;
 }
 
-/* A device's entries: leaf blocks, or refs (encoded with the top bit). */
-#define REF_BIT ((uint64_t)1 << 63)
+/* A device's entries: leaf blocks, or refs (TM_GATHER_REF). */
 
 struct devlist {
 	uint64_t *ents;
@@ -145,10 +144,10 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 	start_group(d);
 	for (uint64_t i = 0; i < l->n; i++) {
 		uint64_t x = l->ents[i];
-		if (x & REF_BIT) {
+		if (x & TM_GATHER_REF) {
 			if ((r = rb_flush(d)))
 				return r;
-			snprintf(name, sizeof(name), "%" PRIu64, x & ~REF_BIT);
+			snprintf(name, sizeof(name), "%" PRIu64, x & ~TM_GATHER_REF);
 			if ((r = d->sink->ref(d->sink->ctx, name)))
 				return r;
 			/* keys need not ascend across a ref boundary check-wise */
@@ -162,28 +161,27 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 
 /* The leaves emit_leaf() will be asked for, in that order, as a stream. */
 static int open_leaves(struct dumper *d, const struct devlist *lists, uint64_t nsel,
-		       const uint64_t *runs, const uint64_t *run_len,
-		       const uint64_t *run_start, const uint8_t *run_shared, uint64_t nr_runs)
+		       const struct tm_gathered *g)
 {
 	uint64_t n = 0, k = 0;
 	uint64_t *order;
 
-	for (uint64_t i = 0; i < nr_runs; i++)
-		if (run_shared[i])
-			n += run_len[i];
+	for (uint64_t i = 0; i < g->nr_runs; i++)
+		if (g->run_shared[i])
+			n += g->run_len[i];
 	for (uint64_t i = 0; i < nsel; i++)
 		for (uint64_t j = 0; j < lists[i].n; j++)
-			n += !(lists[i].ents[j] & REF_BIT);
+			n += !(lists[i].ents[j] & TM_GATHER_REF);
 	order = malloc((n ? n : 1) * sizeof(*order));
 	if (!order)
 		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-	for (uint64_t i = 0; i < nr_runs; i++)
-		if (run_shared[i])
-			for (uint64_t j = 0; j < run_len[i]; j++)
-				order[k++] = runs[run_start[i] + j];
+	for (uint64_t i = 0; i < g->nr_runs; i++)
+		if (g->run_shared[i])
+			for (uint64_t j = 0; j < g->run_len[i]; j++)
+				order[k++] = g->runs[g->run_start[i] + j];
 	for (uint64_t i = 0; i < nsel; i++)
 		for (uint64_t j = 0; j < lists[i].n; j++)
-			if (!(lists[i].ents[j] & REF_BIT))
+			if (!(lists[i].ents[j] & TM_GATHER_REF))
 				order[k++] = lists[i].ents[j];
 	d->order = order;
 	if (bs_open(tm_bm_dev(d->bm), order, n, &d->leaves))
@@ -241,20 +239,6 @@ static int cmp_by_root(const void *a, const void *b)
 	if (x->root != y->root)
 		return x->root < y->root ? -1 : 1;
 	return x->idx < y->idx ? -1 : x->idx > y->idx;	/* keep id order */
-}
-
-static int64_t find_run(const uint64_t *heads, uint64_t n, uint64_t b)
-{
-	uint64_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (heads[mid] < b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && heads[lo] == b ? (int64_t)lo : -1;
 }
 
 /*
@@ -324,10 +308,8 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 	struct tm_device *devs = NULL;
 	struct devlist *lists = NULL;
 	uint64_t nr_devs = 0, nsel = 0;
-	uint64_t *runs = NULL, *run_len = NULL, *run_start = NULL, *heads = NULL;
+	struct tm_gathered g = { 0 };
 	struct root_idx *order = NULL;
-	uint8_t *run_shared = NULL;
-	uint64_t nr_runs = 0;
 	struct dumper *d = NULL;
 	int r;
 
@@ -412,7 +394,7 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 	}
 
 	if (!o->expand_shared && nsel > 1) {
-		const uint64_t **lp = malloc(nsel * sizeof(*lp));
+		uint64_t **lp = malloc(nsel * sizeof(*lp));
 		uint64_t *ln = malloc(nsel * sizeof(*ln));
 		if (!lp || !ln) {
 			free(lp);
@@ -424,8 +406,10 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 			lp[i] = lists[i].ents;
 			ln[i] = lists[i].n;
 		}
-		r = tm_gather_runs(lp, ln, nsel, tm_bm_nr_blocks(bm), &runs, &run_len,
-				   &run_shared, &nr_runs);
+		/* a shared run becomes a ref to its def */
+		r = tm_gather_defs(lp, ln, nsel, tm_bm_nr_blocks(bm), &g);
+		for (uint64_t i = 0; i < nsel; i++)
+			lists[i].n = ln[i];
 		free(lp);
 		free(ln);
 		if (r) {
@@ -433,54 +417,27 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 				    TM_NO_BLOCK, "cannot group the mapping leaves into runs");
 			goto out;
 		}
-		run_start = malloc((nr_runs ? nr_runs : 1) * sizeof(*run_start));
-		heads = malloc((nr_runs ? nr_runs : 1) * sizeof(*heads));
-		if (!run_start || !heads) {
-			r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-			goto out;
-		}
-		for (uint64_t i = 0, pos = 0; i < nr_runs; i++) {
-			run_start[i] = pos;
-			heads[i] = runs[pos];
-			pos += run_len[i];
-		}
-		/* rewrite each list: a shared run becomes a ref to its head */
-		for (uint64_t i = 0; i < nsel; i++) {
-			uint64_t w = 0;
-			for (uint64_t k = 0; k < lists[i].n;) {
-				uint64_t b = lists[i].ents[k];
-				int64_t ri = find_run(heads, nr_runs, b);
-				if (ri >= 0 && run_shared[ri]) {
-					lists[i].ents[w++] = b | REF_BIT;
-					k += run_len[ri];
-				} else {
-					lists[i].ents[w++] = b;
-					k++;
-				}
-			}
-			lists[i].n = w;
-		}
 	}
 
 	/* every leaf to emit, in emission order (defs, then devices), read
 	 * ahead in bulk */
-	if ((r = open_leaves(d, lists, nsel, runs, run_len, run_start, run_shared, nr_runs)))
+	if ((r = open_leaves(d, lists, nsel, &g)))
 		goto out;
 
 	if (!o->expand_shared && nsel > 1) {
 		/* the defs */
-		for (uint64_t i = 0; i < nr_runs; i++) {
+		for (uint64_t i = 0; i < g.nr_runs; i++) {
 			char name[24];
-			if (!run_shared[i])
+			if (!g.run_shared[i])
 				continue;
-			snprintf(name, sizeof(name), "%" PRIu64, heads[i]);
+			snprintf(name, sizeof(name), "%" PRIu64, g.heads[i]);
 			snprintf(d->where_buf, sizeof(d->where_buf), "shared run %s", name);
 			d->where = d->where_buf;
 			if ((r = sink->def_begin(sink->ctx, name)))
 				goto out;
 			start_group(d);
-			for (uint64_t k = 0; k < run_len[i]; k++) {
-				if ((r = emit_leaf(d, runs[run_start[i] + k])))
+			for (uint64_t k = 0; k < g.run_len[i]; k++) {
+				if ((r = emit_leaf(d, g.runs[g.run_start[i] + k])))
 					goto out;
 			}
 			if ((r = rb_flush(d)) || (r = sink->def_end(sink->ctx)))
@@ -504,11 +461,7 @@ out:
 			free(lists[i].ents);
 	free(lists);
 	free(devs);
-	free(runs);
-	free(run_len);
-	free(run_shared);
-	free(run_start);
-	free(heads);
+	tm_gathered_free(&g);
 	free(order);
 	if (d) {
 		bs_close(d->leaves);

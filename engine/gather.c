@@ -225,3 +225,67 @@ out:
 	gatherer_free(&g);
 	return r;
 }
+
+/* The run starting at block @b (runs ascend by first block), or -1. */
+static int64_t run_of(const struct tm_gathered *g, uint64_t b)
+{
+	uint64_t lo = 0, hi = g->nr_runs;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (g->heads[mid] < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < g->nr_runs && g->heads[lo] == b ? (int64_t)lo : -1;
+}
+
+int tm_gather_defs(uint64_t *const *lists, uint64_t *lens, size_t nr_lists,
+		   uint64_t nr_blocks, struct tm_gathered *g)
+{
+	uint64_t nr;
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	r = tm_gather_runs((const uint64_t *const *)lists, lens, nr_lists, nr_blocks,
+			   &g->runs, &g->run_len, &g->run_shared, &g->nr_runs);
+	if (r)
+		return r;
+	nr = g->nr_runs ? g->nr_runs : 1;
+	g->run_start = malloc(nr * sizeof(*g->run_start));
+	g->heads = malloc(nr * sizeof(*g->heads));
+	if (!g->run_start || !g->heads)
+		return -ENOMEM;
+	for (uint64_t i = 0, pos = 0; i < g->nr_runs; i++) {
+		g->run_start[i] = pos;
+		g->heads[i] = g->runs[pos];
+		pos += g->run_len[i];
+	}
+	for (size_t i = 0; i < nr_lists; i++) {
+		uint64_t w = 0;
+		for (uint64_t k = 0; k < lens[i];) {
+			uint64_t b = lists[i][k];
+			int64_t ri = run_of(g, b);
+			if (ri >= 0 && g->run_shared[ri]) {
+				lists[i][w++] = b | TM_GATHER_REF;
+				k += g->run_len[ri];
+			} else {
+				lists[i][w++] = b;
+				k++;
+			}
+		}
+		lens[i] = w;
+	}
+	return 0;
+}
+
+void tm_gathered_free(struct tm_gathered *g)
+{
+	free(g->runs);
+	free(g->run_len);
+	free(g->run_start);
+	free(g->heads);
+	free(g->run_shared);
+	memset(g, 0, sizeof(*g));
+}

@@ -17,7 +17,6 @@
 #include "thinmeta/btree.h"
 #include "thinmeta/dump.h"
 
-#define REF_BIT ((uint64_t)1 << 63)
 #define PREFETCH_BATCH 256u
 
 struct emitter {
@@ -87,7 +86,7 @@ static void prefetch(struct emitter *m, const uint64_t *ents, uint64_t n)
 	unsigned k = 0;
 
 	for (uint64_t i = 0; i < n && i < PREFETCH_BATCH; i++)
-		if (!(ents[i] & REF_BIT))
+		if (!(ents[i] & TM_GATHER_REF))
 			batch[k++] = ents[i];
 	tm_bm_prefetch(m->bm, batch, k);
 }
@@ -101,10 +100,10 @@ static int emit_entries(struct emitter *m, const uint64_t *ents, uint64_t n)
 	for (uint64_t i = 0; i < n; i++) {
 		if (i % PREFETCH_BATCH == 0)
 			prefetch(m, ents + i, n - i);
-		if (ents[i] & REF_BIT) {
+		if (ents[i] & TM_GATHER_REF) {
 			if ((r = flush_run(m)))
 				return r;
-			snprintf(name, sizeof(name), "%" PRIu64, ents[i] & ~REF_BIT);
+			snprintf(name, sizeof(name), "%" PRIu64, ents[i] & ~TM_GATHER_REF);
 			if ((r = m->sink->ref(m->sink->ctx, name)))
 				return r;
 			continue;
@@ -125,20 +124,6 @@ static int wanted(const struct tm_salvage_emit_opts *o, uint64_t id)
 	return 0;
 }
 
-static int64_t find_head(const uint64_t *heads, uint64_t n, uint64_t b)
-{
-	uint64_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (heads[mid] < b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && heads[lo] == b ? (int64_t)lo : -1;
-}
-
 static void ir_device(const struct sdev *d, struct tm_ir_device *id)
 {
 	id->dev_id = d->dev_id;
@@ -155,9 +140,7 @@ int salvage_emit(struct tm_salvage *s, const struct tm_salvage_emit_opts *o,
 	struct tm_ir_device idev;
 	struct sdev **sel = NULL;
 	uint64_t **lists = NULL, *lens = NULL;
-	uint64_t *runs = NULL, *run_len = NULL, *run_start = NULL, *heads = NULL;
-	uint8_t *run_shared = NULL;
-	uint64_t nr_runs = 0;
+	struct tm_gathered g = { 0 };
 	size_t nsel = 0;
 	struct emitter *m = NULL;
 	int r;
@@ -215,46 +198,19 @@ int salvage_emit(struct tm_salvage *s, const struct tm_salvage_emit_opts *o,
 	}
 
 	if (!o->expand_shared && nsel > 1) {
-		r = tm_gather_runs((const uint64_t *const *)lists, lens, nsel,
-				   tm_bm_nr_blocks(s->bm), &runs, &run_len, &run_shared, &nr_runs);
+		r = tm_gather_defs(lists, lens, nsel, tm_bm_nr_blocks(s->bm), &g);
 		if (r) {
 			r = tm_fail(e, r, r == -ENOMEM ? TM_RULE_NOMEM : TM_RULE_CYCLE,
 				    TM_NO_BLOCK, "cannot group the mapping leaves into runs");
 			goto out;
 		}
-		run_start = malloc((nr_runs ? nr_runs : 1) * sizeof(*run_start));
-		heads = malloc((nr_runs ? nr_runs : 1) * sizeof(*heads));
-		if (!run_start || !heads) {
-			r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-			goto out;
-		}
-		for (uint64_t i = 0, pos = 0; i < nr_runs; i++) {
-			run_start[i] = pos;
-			heads[i] = runs[pos];
-			pos += run_len[i];
-		}
-		for (size_t i = 0; i < nsel; i++) {
-			uint64_t w = 0;
-			for (uint64_t k = 0; k < lens[i];) {
-				uint64_t b = lists[i][k];
-				int64_t ri = find_head(heads, nr_runs, b);
-				if (ri >= 0 && run_shared[ri]) {
-					lists[i][w++] = b | REF_BIT;
-					k += run_len[ri];
-				} else {
-					lists[i][w++] = b;
-					k++;
-				}
-			}
-			lens[i] = w;
-		}
-		for (uint64_t i = 0; i < nr_runs; i++) {
+		for (uint64_t i = 0; i < g.nr_runs; i++) {
 			char name[24];
-			if (!run_shared[i])
+			if (!g.run_shared[i])
 				continue;
-			snprintf(name, sizeof(name), "%" PRIu64, heads[i]);
+			snprintf(name, sizeof(name), "%" PRIu64, g.heads[i]);
 			if ((r = sink->def_begin(sink->ctx, name)) ||
-			    (r = emit_entries(m, runs + run_start[i], run_len[i])) ||
+			    (r = emit_entries(m, g.runs + g.run_start[i], g.run_len[i])) ||
 			    (r = sink->def_end(sink->ctx)))
 				goto out;
 		}
@@ -275,11 +231,7 @@ out:
 	free(lists);
 	free(lens);
 	free(sel);
-	free(runs);
-	free(run_len);
-	free(run_shared);
-	free(run_start);
-	free(heads);
+	tm_gathered_free(&g);
 	free(m);
 	return r;
 }

@@ -49,4 +49,27 @@ int tm_gather_runs(const uint64_t *const *lists, const uint64_t *lens,
 		   size_t nr_lists, uint64_t nr_blocks, uint64_t **runs,
 		   uint64_t **run_len, uint8_t **run_shared, uint64_t *nr_runs);
 
+/* In a rewritten leaf list: the entry stands for a whole shared run, a
+ * <ref> to the <def> named after the run's first block (the other bits). */
+#define TM_GATHER_REF ((uint64_t)1 << 63)
+
+/* The runs of tm_gather_runs, with where each starts and its first block. */
+struct tm_gathered {
+	uint64_t *runs;		/* every run's leaves, concatenated */
+	uint64_t *run_len, *run_start, *heads;
+	uint8_t *run_shared;
+	uint64_t nr_runs;
+};
+
+/*
+ * Group the leaf lists into runs (tm_gather_runs) and rewrite each list in
+ * place: a shared run becomes one entry, its first block | TM_GATHER_REF,
+ * and @lens[i] shrinks to match.  What a dump emits as <def>s is then the
+ * shared runs of @g, in order.  0, -ENOMEM, or the gatherer's error; free
+ * @g with tm_gathered_free() either way.
+ */
+int tm_gather_defs(uint64_t *const *lists, uint64_t *lens, size_t nr_lists,
+		   uint64_t nr_blocks, struct tm_gathered *g);
+void tm_gathered_free(struct tm_gathered *g);
+
 #endif
