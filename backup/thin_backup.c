@@ -24,6 +24,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 
+#include "fileio.h"
 #include "thinmeta/btree.h"
 #include "thinmeta/delta.h"
 #include "thinmeta/format.h"
@@ -94,46 +95,6 @@ struct opts {
 
 /* ------------------------------------------------------------------ */
 /* Plain I/O */
-
-static int full_pread(int fd, void *buf, size_t n, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (n) {
-		ssize_t k = pread(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0) {
-			memset(p, 0, n);	/* past the end of a sparse file */
-			return 0;
-		}
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t n, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EIO;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
 
 static int all_zero(const uint8_t *p, size_t n)
 {
@@ -354,7 +315,7 @@ static int copy_block(struct copy *c, uint64_t vb, uint64_t db)
 		return -1;
 	for (uint64_t pos = 0; pos < s->bb; pos += s->chunk) {
 		size_t n = (size_t)(s->bb - pos < s->chunk ? s->bb - pos : s->chunk);
-		r = full_pread(s->data_fd, s->buf, n, db * s->bb + pos);
+		r = fio_pread_full(s->data_fd, s->buf, n, db * s->bb + pos);
 		if (r) {
 			snprintf(c->err, sizeof(c->err), "%s: cannot read data block %" PRIu64 ": %s",
 				 s->o->data, db, strerror(-r));
@@ -362,7 +323,7 @@ static int copy_block(struct copy *c, uint64_t vb, uint64_t db)
 		}
 		if (c->fresh && all_zero(s->buf, n))
 			continue;	/* a hole reads as zeroes */
-		r = full_pwrite(c->out_fd, s->buf, n, vb * s->bb + pos);
+		r = fio_pwrite_full(c->out_fd, s->buf, n, vb * s->bb + pos);
 		if (r) {
 			snprintf(c->err, sizeof(c->err), "%s: cannot write block %" PRIu64 ": %s",
 				 c->out, vb, strerror(-r));
@@ -399,7 +360,7 @@ static int zero_blocks(struct copy *c, uint64_t begin, uint64_t end)
 	memset(s->buf, 0, s->chunk);
 	for (uint64_t pos = lo; pos < hi; pos += s->chunk) {
 		size_t n = (size_t)(hi - pos < s->chunk ? hi - pos : s->chunk);
-		int r = full_pwrite(c->out_fd, s->buf, n, pos);
+		int r = fio_pwrite_full(c->out_fd, s->buf, n, pos);
 		if (r) {
 			errno = -r;
 			goto bad;

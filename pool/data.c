@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "fileio.h"
 #include "pool_tool.h"
 #include "thinmeta/format.h"
 #include "tool.h"
@@ -43,46 +44,6 @@ struct pdata {
 };
 
 /* ------------------------------------------------------------------ */
-
-static int full_pread(int fd, void *buf, size_t n, uint64_t off)
-{
-	uint8_t *p = buf;
-
-	while (n) {
-		ssize_t k = pread(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0) {
-			memset(p, 0, n);	/* past the end of a sparse file */
-			return 0;
-		}
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
-
-static int full_pwrite(int fd, const void *buf, size_t n, uint64_t off)
-{
-	const uint8_t *p = buf;
-
-	while (n) {
-		ssize_t k = pwrite(fd, p, n, (off_t)off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EIO;
-		p += k;
-		n -= (size_t)k;
-		off += (uint64_t)k;
-	}
-	return 0;
-}
 
 /* The size of a regular file or block device, or a negative errno. */
 static int dev_size(int fd, const struct stat *st, uint64_t *size)
@@ -309,7 +270,7 @@ static int put_block(struct pctx *c, uint64_t id, uint64_t vb, enum tm_provision
 			if (!inside)
 				continue;
 			stamp(d->chunk, (size_t)(hi - lo), lo, line, strlen(line));
-			r = full_pwrite(d->fd, d->chunk, (size_t)(hi - lo), nb * bb + lo);
+			r = fio_pwrite_full(d->fd, d->chunk, (size_t)(hi - lo), nb * bb + lo);
 			if (r)
 				return data_error(c, r, "write", nb, e);
 			continue;
@@ -317,7 +278,7 @@ static int put_block(struct pctx *c, uint64_t id, uint64_t vb, enum tm_provision
 		if (!(inside && lo == pos && hi == pos + n)) {
 			/* the bytes not written: the old block's, or zeroes */
 			if (what == TM_PROV_COW) {
-				r = full_pread(d->fd, d->chunk, (size_t)n, old * bb + pos);
+				r = fio_pread_full(d->fd, d->chunk, (size_t)n, old * bb + pos);
 				if (r)
 					return data_error(c, r, "read", old, e);
 			} else {
@@ -326,7 +287,7 @@ static int put_block(struct pctx *c, uint64_t id, uint64_t vb, enum tm_provision
 		}
 		if (inside)
 			stamp(d->chunk + (lo - pos), (size_t)(hi - lo), lo, line, strlen(line));
-		r = full_pwrite(d->fd, d->chunk, (size_t)n, nb * bb + pos);
+		r = fio_pwrite_full(d->fd, d->chunk, (size_t)n, nb * bb + pos);
 		if (r)
 			return data_error(c, r, "write", nb, e);
 	}
@@ -426,7 +387,7 @@ int pdata_read(struct pctx *c, uint64_t id, uint64_t begin, uint64_t count, FILE
 			size_t n = (size_t)(bb - pos < d->chunk_len ? bb - pos : d->chunk_len);
 			if (!mapped)
 				memset(d->chunk, 0, n);
-			else if ((r = full_pread(d->fd, d->chunk, n, db * bb + pos)))
+			else if ((r = fio_pread_full(d->fd, d->chunk, n, db * bb + pos)))
 				return tm_fail(e, r, TM_RULE_IO, TM_NO_BLOCK,
 					       "data file '%s': cannot read data block %llu: %s",
 					       c->data_path, (unsigned long long)db, strerror(-r));
