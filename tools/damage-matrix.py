@@ -66,25 +66,11 @@ import sys
 import tempfile
 import threading
 
-BLOCK = 4096
-SALTS = {160774: 'superblock', 121107: 'node', 240779: 'bitmap', 160478: 'index'}
+from thinfmt import (BLOCK, ENTRIES_PER_BITMAP, SALT_BITMAP, SALT_INDEX, SALT_NODE,
+                     SALT_SB, crc_register)
+
+SALTS = {SALT_SB: 'superblock', SALT_NODE: 'node', SALT_BITMAP: 'bitmap', SALT_INDEX: 'index'}
 SALT_OF = {v: k for k, v in SALTS.items()}
-ENTRIES_PER_BITMAP = 16320
-
-_TABLE = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _TABLE.append(_c)
-
-
-def crc_register(data):
-    crc = 0xFFFFFFFF
-    t = _TABLE
-    for b in data:
-        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
 
 
 def block_kind(blk):

@@ -33,25 +33,9 @@ import argparse
 import struct
 import sys
 
-BLOCK = 4096
-SALT_SB = 160774
-SALT_NODE = 121107
+from thinfmt import BLOCK, SALT_NODE, SALT_SB, crc_register
+
 MAGIC = 27022010
-
-_TABLE = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _TABLE.append(_c)
-
-
-def crc_register(data):
-    crc = 0xFFFFFFFF
-    t = _TABLE
-    for b in data:
-        crc = t[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
 
 
 class Image:

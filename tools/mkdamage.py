@@ -24,25 +24,11 @@ Python 3 standard library only.
 import struct
 import sys
 
-BLOCK = 4096
-SALT_SB, SALT_NODE, SALT_BITMAP, SALT_INDEX = 160774, 121107, 240779, 160478
-ENTRIES = 16320
+from thinfmt import BLOCK, SALT_BITMAP, SALT_INDEX, SALT_NODE, SALT_SB
+from thinfmt import ENTRIES_PER_BITMAP as ENTRIES
+from thinfmt import crc_register as crc
+
 INTERNAL, LEAF = 1, 2
-
-_T = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _T.append(_c)
-
-
-def crc(data):
-    c = 0xFFFFFFFF
-    t = _T
-    for b in data:
-        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c
 
 
 class Unsuitable(Exception):
