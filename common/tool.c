@@ -53,6 +53,22 @@ void usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+void tool_std_option(int c, char **argv, void (*usage)(FILE *))
+{
+	switch (c) {
+	case 'h':
+		usage(stdout);
+		exit(EXIT_OK);
+	case 'V':
+		printf("%s\n", THINMETA_VERSION);
+		exit(EXIT_OK);
+	case ':':
+		usage_error("option '%s' needs a value", argv[optind - 1]);
+	default:
+		usage_error("unrecognised option '%s'", argv[optind - 1]);
+	}
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "thinmeta/error.h"
@@ -28,6 +29,15 @@ void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void msg_error(const char *path, const struct tm_error *e);
 /* A usage error: message, a hint to --help, and exit 2. */
 void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * The end of every tool's getopt switch, for what getopt_long() returned as
+ * @c: 'h' prints @usage to stdout and exits 0, 'V' prints the bare version
+ * and exits 0, ':' (an option without its value) and anything else (an
+ * unknown option) are usage errors (exit 2).  The optstring must start
+ * with ':' and opterr be 0.
+ */
+void tool_std_option(int c, char **argv, void (*usage)(FILE *)) __attribute__((noreturn));
 
 /* Parse a whole decimal u64 (no sign, no junk); 0 on success. */
 int parse_u64(const char *s, uint64_t *out);

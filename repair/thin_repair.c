@@ -141,16 +141,8 @@ int main(int argc, char **argv)
 		case OPT_FORCE_SCAN:
 			ropts.force_scan = 1;
 			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			printf("%s\n", THINMETA_VERSION);
-			return EXIT_OK;
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			usage_error("unrecognised option '%s'", argv[optind - 1]);
+		default:	/* -h, -V, a missing value, an unknown option */
+			tool_std_option(c, argv, usage);
 		}
 	}
 	/* lvconvert (lvm2 2.03.16-21) passes one empty argument: ignore one */

@@ -122,16 +122,8 @@ int main(int argc, char **argv)
 			regions[nr_regions++] = r;
 			break;
 		}
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			printf("%s\n", THINMETA_VERSION);
-			return EXIT_OK;
-		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			usage_error("unrecognised option '%s'", argv[optind - 1]);
+		default:	/* -h, -V, a missing value, an unknown option */
+			tool_std_option(c, argv, usage);
 		}
 	}
 	if (!nr_regions)
