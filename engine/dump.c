@@ -16,8 +16,7 @@
 #include "thinmeta/superblock.h"
 
 struct run_builder {
-	int active;
-	struct tm_ir_run run;
+	struct tm_ir_runs runs;
 	int have_last;
 	uint64_t last_key;	/* keys must ascend through a def/device */
 };
@@ -33,37 +32,6 @@ struct dumper {
 	const char *where;	/* "device 3", "def 95" */
 	char where_buf[64];
 };
-
-static int rb_flush(struct dumper *d)
-{
-	int r = 0;
-
-	if (d->rb.active)
-		r = d->sink->run(d->sink->ctx, &d->rb.run);
-	d->rb.active = 0;
-	return r;
-}
-
-static int rb_next(struct dumper *d, uint64_t key, uint64_t block, uint32_t time)
-{
-	struct tm_ir_run *run = &d->rb.run;
-	int r;
-
-	if (d->rb.active && key == run->origin_begin + run->length &&
-	    block == run->data_begin + run->length && time == run->time) {
-		run->length++;
-		return 0;
-	}
-	r = rb_flush(d);
-	if (r)
-		return r;
-	d->rb.active = 1;
-	run->origin_begin = key;
-	run->data_begin = block;
-	run->length = 1;
-	run->time = time;
-	return 0;
-}
 
 /* Take the next leaf from the stream (block @b) and feed its mappings to
  * the run builder. */
@@ -97,20 +65,10 @@ static int emit_leaf(struct dumper *d, uint64_t b)
 			    b, tm_node_key(&n, 0), d->rb.last_key);
 		goto fail;
 	}
-	/* rb_next() for each mapping; a mapping that extends the run is the
-	 * common case and stays in this loop */
-	struct tm_ir_run *run = &d->rb.run;
 	const uint8_t *keys = n.base + TM_NODE_HEADER_SIZE, *vals = tm_node_value(&n, 0);
 	for (uint32_t i = 0; i < n.nr_entries; i++) {
 		uint64_t key = tm_le64(keys + 8u * i), v = tm_le64(vals + 8u * i);
-		uint64_t block = tm_bt_block(v);
-		uint32_t time = tm_bt_time(v);
-		if (d->rb.active && key == run->origin_begin + run->length &&
-		    block == run->data_begin + run->length && time == run->time) {
-			run->length++;
-			continue;
-		}
-		if ((r = rb_next(d, key, block, time)))
+		if ((r = tm_ir_runs_add(&d->rb.runs, key, tm_bt_block(v), tm_bt_time(v))))
 			return r;
 	}
 	if (n.nr_entries) {
@@ -125,7 +83,7 @@ fail:
 
 static void start_group(struct dumper *d)
 {
-	d->rb.active = 0;
+	d->rb.runs.active = 0;
 	d->rb.have_last = 0;
 }
 
@@ -145,7 +103,7 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 	for (uint64_t i = 0; i < l->n; i++) {
 		uint64_t x = l->ents[i];
 		if (x & TM_GATHER_REF) {
-			if ((r = rb_flush(d)))
+			if ((r = tm_ir_runs_flush(&d->rb.runs)))
 				return r;
 			snprintf(name, sizeof(name), "%" PRIu64, x & ~TM_GATHER_REF);
 			if ((r = d->sink->ref(d->sink->ctx, name)))
@@ -156,7 +114,7 @@ static int emit_device_entries(struct dumper *d, const struct devlist *l)
 		if ((r = emit_leaf(d, x)))
 			return r;
 	}
-	return rb_flush(d);
+	return tm_ir_runs_flush(&d->rb.runs);
 }
 
 /* The leaves emit_leaf() will be asked for, in that order, as a stream. */
@@ -327,6 +285,7 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 	}
 	d->bm = bm;
 	d->sink = sink;
+	d->rb.runs.sink = sink;
 	d->e = e;
 
 	fill_ir_superblock(&view, o, &isb);
@@ -440,7 +399,7 @@ int tm_dump(struct tm_bm *bm, const struct tm_dump_opts *o,
 				if ((r = emit_leaf(d, g.runs[g.run_start[i] + k])))
 					goto out;
 			}
-			if ((r = rb_flush(d)) || (r = sink->def_end(sink->ctx)))
+			if ((r = tm_ir_runs_flush(&d->rb.runs)) || (r = sink->def_end(sink->ctx)))
 				goto out;
 		}
 	}

@@ -24,40 +24,9 @@ struct emitter {
 	const struct tm_ir_sink *sink;
 	struct tm_error *e;
 	uint64_t nr_data_blocks;
-	int active;
-	struct tm_ir_run run;
+	struct tm_ir_runs runs;
 	uint8_t buf[TM_BLOCK_SIZE];
 };
-
-static int flush_run(struct emitter *m)
-{
-	int r = 0;
-
-	if (m->active)
-		r = m->sink->run(m->sink->ctx, &m->run);
-	m->active = 0;
-	return r;
-}
-
-static int next_mapping(struct emitter *m, uint64_t key, uint64_t block, uint32_t time)
-{
-	struct tm_ir_run *run = &m->run;
-	int r;
-
-	if (m->active && key == run->origin_begin + run->length &&
-	    block == run->data_begin + run->length && time == run->time) {
-		run->length++;
-		return 0;
-	}
-	if ((r = flush_run(m)))
-		return r;
-	m->active = 1;
-	run->origin_begin = key;
-	run->data_begin = block;
-	run->length = 1;
-	run->time = time;
-	return 0;
-}
 
 static int emit_leaf(struct emitter *m, uint64_t b)
 {
@@ -74,7 +43,8 @@ static int emit_leaf(struct emitter *m, uint64_t b)
 		uint64_t v = tm_node_value64(&n, i);
 		if (tm_bt_block(v) >= m->nr_data_blocks)
 			continue;
-		if ((r = next_mapping(m, tm_node_key(&n, i), tm_bt_block(v), tm_bt_time(v))))
+		if ((r = tm_ir_runs_add(&m->runs, tm_node_key(&n, i), tm_bt_block(v),
+					  tm_bt_time(v))))
 			return r;
 	}
 	return 0;
@@ -96,12 +66,12 @@ static int emit_entries(struct emitter *m, const uint64_t *ents, uint64_t n)
 	char name[24];
 	int r;
 
-	m->active = 0;
+	m->runs.active = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		if (i % PREFETCH_BATCH == 0)
 			prefetch(m, ents + i, n - i);
 		if (ents[i] & TM_GATHER_REF) {
-			if ((r = flush_run(m)))
+			if ((r = tm_ir_runs_flush(&m->runs)))
 				return r;
 			snprintf(name, sizeof(name), "%" PRIu64, ents[i] & ~TM_GATHER_REF);
 			if ((r = m->sink->ref(m->sink->ctx, name)))
@@ -111,7 +81,7 @@ static int emit_entries(struct emitter *m, const uint64_t *ents, uint64_t n)
 		if ((r = emit_leaf(m, ents[i])))
 			return r;
 	}
-	return flush_run(m);
+	return tm_ir_runs_flush(&m->runs);
 }
 
 static int wanted(const struct tm_salvage_emit_opts *o, uint64_t id)
@@ -164,6 +134,7 @@ int salvage_emit(struct tm_salvage *s, const struct tm_salvage_emit_opts *o,
 	}
 	m->bm = s->bm;
 	m->sink = sink;
+	m->runs.sink = sink;
 	m->e = e;
 	m->nr_data_blocks = s->nr_data_blocks;
 

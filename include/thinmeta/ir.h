@@ -53,4 +53,50 @@ struct tm_ir_sink {
 	int (*run)(void *ctx, const struct tm_ir_run *run);
 };
 
+/*
+ * Mappings gathered into runs for a sink: a mapping whose key and data
+ * block follow the open run's, with its time, extends it; any other sends
+ * the open run (sink->run) and opens a new one.  Producers (the dump
+ * walker, the salvager's emitter) add mappings in key order, flush at the
+ * end of a device or def and before a ref, and clear @active to start a
+ * new group.
+ */
+struct tm_ir_runs {
+	const struct tm_ir_sink *sink;
+	int active;		/* @run holds an open run */
+	struct tm_ir_run run;
+};
+
+static inline int tm_ir_runs_flush(struct tm_ir_runs *b)
+{
+	int r = 0;
+
+	if (b->active)
+		r = b->sink->run(b->sink->ctx, &b->run);
+	b->active = 0;
+	return r;
+}
+
+/* 0, or what the sink returned for the run this mapping closed. */
+static inline int tm_ir_runs_add(struct tm_ir_runs *b, uint64_t key, uint64_t block,
+				 uint32_t time)
+{
+	struct tm_ir_run *run = &b->run;
+	int r;
+
+	if (b->active && key == run->origin_begin + run->length &&
+	    block == run->data_begin + run->length && time == run->time) {
+		run->length++;
+		return 0;
+	}
+	if ((r = tm_ir_runs_flush(b)))
+		return r;
+	b->active = 1;
+	run->origin_begin = key;
+	run->data_begin = block;
+	run->length = 1;
+	run->time = time;
+	return 0;
+}
+
 #endif
