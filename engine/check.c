@@ -406,22 +406,27 @@ static void check_device(struct ck *c, const struct cdev *dv, int snap)
 	}
 }
 
-/* The snapshot's device is the live one, unchanged: said once. */
-static int same_as_live(const struct ck *c, const struct cdev *s)
+/* The live device @dev_id (c->devs is sorted by dev_id), or NULL. */
+static const struct cdev *live_dev(const struct ck *c, uint64_t dev_id)
 {
 	size_t lo = 0, hi = c->nr_devs;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (c->devs[mid].dev_id < s->dev_id)
+		if (c->devs[mid].dev_id < dev_id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo >= c->nr_devs || c->devs[lo].dev_id != s->dev_id)
-		return 0;
-	const struct cdev *l = &c->devs[lo];
-	return l->root == s->root && l->have_root == s->have_root &&
+	return lo < c->nr_devs && c->devs[lo].dev_id == dev_id ? &c->devs[lo] : NULL;
+}
+
+/* The snapshot's device is the live one, unchanged: said once. */
+static int same_as_live(const struct ck *c, const struct cdev *s)
+{
+	const struct cdev *l = live_dev(c, s->dev_id);
+
+	return l && l->root == s->root && l->have_root == s->have_root &&
 	       l->have_details == s->have_details &&
 	       l->details.mapped_blocks == s->details.mapped_blocks;
 }
@@ -433,19 +438,9 @@ static int same_as_live(const struct ck *c, const struct cdev *s)
  */
 static const struct cdev *live_twin(const struct ck *c, const struct cdev *s)
 {
-	size_t lo = 0, hi = c->nr_devs;
+	const struct cdev *l = live_dev(c, s->dev_id);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->devs[mid].dev_id < s->dev_id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < c->nr_devs && c->devs[lo].dev_id == s->dev_id &&
-	    c->devs[lo].have_root && c->devs[lo].top_leaf == s->top_leaf)
-		return &c->devs[lo];
-	return NULL;
+	return l && l->have_root && l->top_leaf == s->top_leaf ? l : NULL;
 }
 
 static int check_trees(struct ck *c)
