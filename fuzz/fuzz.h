@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "thinmeta/format.h"
 #include "thinmeta/io.h"
 #include "thinmeta/ir.h"
 
@@ -49,6 +50,37 @@ void fz_bug(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 #define FZ_HEADER_SIZE 16u
 #define FZ_RECORD_HEADER 7u
 #define FZ_MAX_RECORDS 4096u
+
+/* A record's header, as read by fz_next_record(). */
+struct fz_rec_header {
+	uint32_t block;
+	uint8_t seal;
+	uint16_t len;		/* clipped to a block and to the bytes left */
+};
+
+/*
+ * The record at in[*pos] of a container of @size bytes: 1 with its header
+ * in @h and *pos moved to its data (h->len bytes follow), or 0 when fewer
+ * than a header's bytes are left.  The decoder and the mutator read
+ * records alike.
+ */
+static inline int fz_next_record(const uint8_t *in, size_t size, size_t *pos,
+				 struct fz_rec_header *h)
+{
+	const uint8_t *p = in + *pos;
+
+	if (size - *pos < FZ_RECORD_HEADER)
+		return 0;
+	h->block = tm_le32(p);
+	h->seal = p[4];
+	h->len = (uint16_t)(p[5] | p[6] << 8);
+	*pos += FZ_RECORD_HEADER;
+	if (h->len > TM_BLOCK_SIZE)
+		h->len = TM_BLOCK_SIZE;
+	if (h->len > size - *pos)
+		h->len = (uint16_t)(size - *pos);
+	return 1;
+}
 
 #define FZ_OPT_SET_TRANS	0x01u
 #define FZ_OPT_SET_NR_DATA	0x02u

@@ -59,6 +59,7 @@ int fz_image_parse(const uint8_t *in, size_t len, struct fz_image *img)
 {
 	struct rec *recs;
 	size_t n = 0, pos = FZ_HEADER_SIZE;
+	struct fz_rec_header h;
 	uint64_t top = 0;
 
 	memset(img, 0, sizeof(*img));
@@ -72,16 +73,11 @@ int fz_image_parse(const uint8_t *in, size_t len, struct fz_image *img)
 	recs = malloc(FZ_MAX_RECORDS * sizeof(*recs));
 	if (!recs)
 		return -1;
-	while (n < FZ_MAX_RECORDS && len - pos >= FZ_RECORD_HEADER) {
+	while (n < FZ_MAX_RECORDS && fz_next_record(in, len, &pos, &h)) {
 		struct rec *r = &recs[n];
-		r->block = tm_le32(in + pos);
-		r->seal = in[pos + 4];
-		r->len = (uint16_t)(in[pos + 5] | in[pos + 6] << 8);
-		pos += FZ_RECORD_HEADER;
-		if (r->len > TM_BLOCK_SIZE)
-			r->len = TM_BLOCK_SIZE;
-		if (r->len > len - pos)
-			r->len = (uint16_t)(len - pos);
+		r->block = h.block;
+		r->seal = h.seal;
+		r->len = h.len;
 		r->data = in + pos;
 		r->order = n;
 		pos += r->len;

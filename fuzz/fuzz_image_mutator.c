@@ -39,17 +39,13 @@ static uint32_t rnd(uint32_t *s)
 static size_t parse(const uint8_t *in, size_t size, struct mrec *recs)
 {
 	size_t n = 0, pos = FZ_HEADER_SIZE;
+	struct fz_rec_header h;
 
-	while (n < MAX_RECS && size - pos >= FZ_RECORD_HEADER) {
+	while (n < MAX_RECS && fz_next_record(in, size, &pos, &h)) {
 		struct mrec *r = &recs[n];
-		r->block = tm_le32(in + pos);
-		r->seal = in[pos + 4];
-		r->len = (uint16_t)(in[pos + 5] | in[pos + 6] << 8);
-		pos += FZ_RECORD_HEADER;
-		if (r->len > TM_BLOCK_SIZE)
-			r->len = TM_BLOCK_SIZE;
-		if (r->len > size - pos)
-			r->len = (uint16_t)(size - pos);
+		r->block = h.block;
+		r->seal = h.seal;
+		r->len = h.len;
 		r->data = calloc(1, TM_BLOCK_SIZE);
 		if (!r->data)
 			break;
