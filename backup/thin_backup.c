@@ -24,7 +24,6 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 
-#include "fileio.h"
 #include "thinmeta/btree.h"
 #include "thinmeta/delta.h"
 #include "thinmeta/format.h"
@@ -315,7 +314,7 @@ static int copy_block(struct copy *c, uint64_t vb, uint64_t db)
 		return -1;
 	for (uint64_t pos = 0; pos < s->bb; pos += s->chunk) {
 		size_t n = (size_t)(s->bb - pos < s->chunk ? s->bb - pos : s->chunk);
-		r = fio_pread_full(s->data_fd, s->buf, n, db * s->bb + pos);
+		r = tm_pread_full(s->data_fd, s->buf, n, db * s->bb + pos);
 		if (r) {
 			snprintf(c->err, sizeof(c->err), "%s: cannot read data block %" PRIu64 ": %s",
 				 s->o->data, db, strerror(-r));
@@ -323,7 +322,7 @@ static int copy_block(struct copy *c, uint64_t vb, uint64_t db)
 		}
 		if (c->fresh && all_zero(s->buf, n))
 			continue;	/* a hole reads as zeroes */
-		r = fio_pwrite_full(c->out_fd, s->buf, n, vb * s->bb + pos);
+		r = tm_pwrite_full(c->out_fd, s->buf, n, vb * s->bb + pos);
 		if (r) {
 			snprintf(c->err, sizeof(c->err), "%s: cannot write block %" PRIu64 ": %s",
 				 c->out, vb, strerror(-r));
@@ -360,7 +359,7 @@ static int zero_blocks(struct copy *c, uint64_t begin, uint64_t end)
 	memset(s->buf, 0, s->chunk);
 	for (uint64_t pos = lo; pos < hi; pos += s->chunk) {
 		size_t n = (size_t)(hi - pos < s->chunk ? hi - pos : s->chunk);
-		int r = fio_pwrite_full(c->out_fd, s->buf, n, pos);
+		int r = tm_pwrite_full(c->out_fd, s->buf, n, pos);
 		if (r) {
 			errno = -r;
 			goto bad;

@@ -35,12 +35,12 @@ struct file_dev {
 	void *bounce;		/* BOUNCE_BLOCKS blocks, page aligned */
 };
 
-static int full_pread(int fd, void *buf, size_t len, off_t off)
+int tm_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t r = pread(fd, p, len, off);
+		ssize_t r = pread(fd, p, len, (off_t)off);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -52,17 +52,17 @@ static int full_pread(int fd, void *buf, size_t len, off_t off)
 		}
 		p += r;
 		len -= (size_t)r;
-		off += r;
+		off += (uint64_t)r;
 	}
 	return 0;
 }
 
-static int full_pwrite(int fd, const void *buf, size_t len, off_t off)
+int tm_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 
 	while (len) {
-		ssize_t r = pwrite(fd, p, len, off);
+		ssize_t r = pwrite(fd, p, len, (off_t)off);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -72,7 +72,7 @@ static int full_pwrite(int fd, const void *buf, size_t len, off_t off)
 			return -EIO;
 		p += r;
 		len -= (size_t)r;
-		off += r;
+		off += (uint64_t)r;
 	}
 	return 0;
 }
@@ -90,12 +90,12 @@ static int file_read(struct tm_dev *dev, uint64_t block, unsigned count, void *b
 	if (block > dev->nr_blocks || count > dev->nr_blocks - block)
 		return -ERANGE;
 	if (!needs_bounce(f, buf))
-		return full_pread(f->fd, buf, (size_t)count * TM_BLOCK_SIZE,
-				  (off_t)(block * TM_BLOCK_SIZE));
+		return tm_pread_full(f->fd, buf, (size_t)count * TM_BLOCK_SIZE,
+				     block * TM_BLOCK_SIZE);
 	while (count) {
 		unsigned n = count < BOUNCE_BLOCKS ? count : BOUNCE_BLOCKS;
-		int r = full_pread(f->fd, f->bounce, (size_t)n * TM_BLOCK_SIZE,
-				   (off_t)(block * TM_BLOCK_SIZE));
+		int r = tm_pread_full(f->fd, f->bounce, (size_t)n * TM_BLOCK_SIZE,
+				      block * TM_BLOCK_SIZE);
 		if (r)
 			return r;
 		memcpy(buf, f->bounce, (size_t)n * TM_BLOCK_SIZE);
@@ -116,13 +116,13 @@ static int file_write(struct tm_dev *dev, uint64_t block, unsigned count, const 
 	if (block > dev->nr_blocks || count > dev->nr_blocks - block)
 		return -ERANGE;
 	if (!needs_bounce(f, buf))
-		return full_pwrite(f->fd, buf, (size_t)count * TM_BLOCK_SIZE,
-				   (off_t)(block * TM_BLOCK_SIZE));
+		return tm_pwrite_full(f->fd, buf, (size_t)count * TM_BLOCK_SIZE,
+				      block * TM_BLOCK_SIZE);
 	while (count) {
 		unsigned n = count < BOUNCE_BLOCKS ? count : BOUNCE_BLOCKS;
 		memcpy(f->bounce, buf, (size_t)n * TM_BLOCK_SIZE);
-		int r = full_pwrite(f->fd, f->bounce, (size_t)n * TM_BLOCK_SIZE,
-				    (off_t)(block * TM_BLOCK_SIZE));
+		int r = tm_pwrite_full(f->fd, f->bounce, (size_t)n * TM_BLOCK_SIZE,
+				       block * TM_BLOCK_SIZE);
 		if (r)
 			return r;
 		buf = (const uint8_t *)buf + (size_t)n * TM_BLOCK_SIZE;

@@ -25,8 +25,8 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
-#include "fileio.h"
 #include "pool_tool.h"
+#include "thinmeta/io.h"
 #include "thinmeta/format.h"
 #include "tool.h"
 
@@ -270,7 +270,7 @@ static int put_block(struct pctx *c, uint64_t id, uint64_t vb, enum tm_provision
 			if (!inside)
 				continue;
 			stamp(d->chunk, (size_t)(hi - lo), lo, line, strlen(line));
-			r = fio_pwrite_full(d->fd, d->chunk, (size_t)(hi - lo), nb * bb + lo);
+			r = tm_pwrite_full(d->fd, d->chunk, (size_t)(hi - lo), nb * bb + lo);
 			if (r)
 				return data_error(c, r, "write", nb, e);
 			continue;
@@ -278,7 +278,7 @@ static int put_block(struct pctx *c, uint64_t id, uint64_t vb, enum tm_provision
 		if (!(inside && lo == pos && hi == pos + n)) {
 			/* the bytes not written: the old block's, or zeroes */
 			if (what == TM_PROV_COW) {
-				r = fio_pread_full(d->fd, d->chunk, (size_t)n, old * bb + pos);
+				r = tm_pread_full(d->fd, d->chunk, (size_t)n, old * bb + pos);
 				if (r)
 					return data_error(c, r, "read", old, e);
 			} else {
@@ -287,7 +287,7 @@ static int put_block(struct pctx *c, uint64_t id, uint64_t vb, enum tm_provision
 		}
 		if (inside)
 			stamp(d->chunk + (lo - pos), (size_t)(hi - lo), lo, line, strlen(line));
-		r = fio_pwrite_full(d->fd, d->chunk, (size_t)n, nb * bb + pos);
+		r = tm_pwrite_full(d->fd, d->chunk, (size_t)n, nb * bb + pos);
 		if (r)
 			return data_error(c, r, "write", nb, e);
 	}
@@ -387,7 +387,7 @@ int pdata_read(struct pctx *c, uint64_t id, uint64_t begin, uint64_t count, FILE
 			size_t n = (size_t)(bb - pos < d->chunk_len ? bb - pos : d->chunk_len);
 			if (!mapped)
 				memset(d->chunk, 0, n);
-			else if ((r = fio_pread_full(d->fd, d->chunk, n, db * bb + pos)))
+			else if ((r = tm_pread_full(d->fd, d->chunk, n, db * bb + pos)))
 				return tm_fail(e, r, TM_RULE_IO, TM_NO_BLOCK,
 					       "data file '%s': cannot read data block %llu: %s",
 					       c->data_path, (unsigned long long)db, strerror(-r));

@@ -109,6 +109,16 @@ static inline int tm_dev_data_extent(struct tm_dev *d, uint64_t b, uint64_t *sta
 	return d->ops->data_extent(d, b, start, end);
 }
 
+/*
+ * Whole-buffer pread/pwrite on a file descriptor, retried on EINTR and short
+ * transfers: what the file device reads and writes with, and the tools'
+ * data files (thin_pool --data, thin_backup).  What lies past the end of
+ * the file reads as zeroes (a sparse file).  0 or a negative errno; a write
+ * that moves nothing is -EIO.
+ */
+int tm_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int tm_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
 /* ops->hint, clipped to the device; nothing without it. */
 static inline void tm_dev_hint(struct tm_dev *d, uint64_t b, unsigned n)
 {
