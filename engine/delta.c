@@ -1,41 +1,54 @@
 /*
- * delta.c - walk two mapping trees together and report how they differ
- * (include/thinmeta/delta.h).
+ * delta.c - two mapping trees compared (include/thinmeta/delta.h).
  *
- * Each side is a stream of mappings in key order, held as the rest of the
- * leaf being read plus a stack of subtrees not yet opened (the top is next
- * in key order; each knows its height and the key range its parent gives).
- * When neither side has a leaf open and both stacks start with the same
- * block, that subtree is common to both trees: its mappings are SAME and it
- * is not descended (or read once, to list them).  Otherwise one top is
- * opened (open_next); a leaf being read is merged with the other side's
- * open leaf, and mappings below the other side's next subtree are
- * one-sided without opening it.
+ * In two phases, so that a cold device sees large reads in block order
+ * (engine/bstream.h) rather than one small read per node:
+ *
+ * 1. The internal nodes, one height at a time from the taller root down.
+ *    A height's list holds the nodes of both trees there, each a "piece"
+ *    of one side with the key range its parent gives it.  A block that
+ *    both sides list at one height is a subtree the trees share: the two
+ *    pieces become one BOTH piece whose range is the two ranges'
+ *    intersection (its keys must satisfy both parents).  With
+ *    TM_DELTA_SKIP_SAME it is dropped unread; otherwise it is read once and
+ *    its children are BOTH pieces too.  A height's nodes are read in one
+ *    stream, checked, and give the next height's list.
+ *
+ * 2. The leaves, every leaf piece in order of its range's low bound (the
+ *    lowest key it may hold), in one stream.  Before a piece is opened,
+ *    every mapping below that bound in the two open leaves (one a side) is
+ *    merged and reported.  A side's leaves have disjoint ascending ranges
+ *    and each leaf's keys lie in its range (checked as it is read), so the
+ *    side's previous leaf is used up by then; a BOTH leaf is reported as
+ *    SAME at once.  The result is the merge of the two trees' mappings in
+ *    key order - what walking the two trees side by side gives - with each
+ *    shared subtree read at most once.
+ *
+ * Memory: the pieces of one height (24 bytes each, plus 8 for the stream's
+ * list): for the leaf height, the leaves not shared (all of them, shared
+ * once, when SAME is wanted); and one stream (bstream.h).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstream.h"
 #include "mtree.h"
 #include "thinmeta/delta.h"
 
-struct pending {
+enum side { LEFT, RIGHT, BOTH };
+
+struct piece {
 	uint64_t block;
-	uint64_t lo, hi;	/* keys lie in [lo, hi); hi MT_OPEN = unbounded */
-	int height;
-	int is_root;
+	uint64_t lo, hi;	/* its keys lie in [lo, hi); hi MT_OPEN = unbounded */
+	uint8_t side;		/* enum side */
+	uint8_t is_root;	/* the root of its tree (of both, for BOTH) */
 };
 
-struct side {
-	const char *name;	/* "left", "right" */
-	uint64_t root;
-	struct pending *stack;
+struct plist {
+	struct piece *v;
 	size_t n, cap;
-	int have_leaf;
-	uint32_t pos;
-	struct tm_node leaf;
-	uint8_t buf[TM_BLOCK_SIZE];
 };
 
 struct dctx {
@@ -47,8 +60,10 @@ struct dctx {
 	struct tm_delta_stats st;
 	int active;
 	struct tm_delta_range cur;
-	struct side s[2];
-	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
+	uint64_t root[2];
+	struct tm_node leaf[2];		/* the open leaf of each side */
+	uint32_t pos[2];		/* its next entry */
+	uint8_t buf[2][TM_BLOCK_SIZE];	/* its bytes */
 };
 
 /* 1.1.0's DeltaRunBuilder: consecutive blocks of one kind merge. */
@@ -74,224 +89,269 @@ static int emit(struct dctx *d, enum tm_delta_kind kind, uint64_t key, uint64_t 
 	return 0;
 }
 
-static int push(struct dctx *d, struct side *s, const struct pending *p)
+static int fail_piece(struct dctx *d, const struct piece *p, int r)
 {
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 64;
-		struct pending *ns = realloc(s->stack, ncap * sizeof(*ns));
-		if (!ns)
-			return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, p->block, "out of memory");
-		s->stack = ns;
-		s->cap = ncap;
-	}
-	s->stack[s->n++] = *p;
-	return 0;
-}
-
-static int fail_side(struct dctx *d, struct side *s, int r)
-{
-	tm_error_context(d->e, "%s tree (root %" PRIu64 ")", s->name, s->root);
+	if (p->side == BOTH)
+		tm_error_context(d->e, "left and right trees (roots %" PRIu64 ", %" PRIu64 ")",
+				 d->root[LEFT], d->root[RIGHT]);
+	else
+		tm_error_context(d->e, "%s tree (root %" PRIu64 ")",
+				 p->side == LEFT ? "left" : "right", d->root[p->side]);
 	return r;
 }
 
-/* Open the subtree on top of @s's stack: push its children, or load its leaf. */
-static int expand(struct dctx *d, struct side *s)
+static int add(struct dctx *d, struct plist *l, const struct piece *p)
 {
-	struct pending p = s->stack[--s->n];
-	struct tm_node n;
-	int r;
-
-	r = mt_read_node(d->bm, p.block, p.height, p.is_root, p.lo, p.hi, s->buf, &n, d->e);
-	if (r)
-		return fail_side(d, s, r);
-	d->st.nodes_read++;
-	if (p.height == 0) {
-		s->leaf = n;
-		s->leaf.base = s->buf;
-		s->pos = 0;
-		s->have_leaf = 1;
-		return 0;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		struct piece *nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv)
+			return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, p->block, "out of memory");
+		l->v = nv;
+		l->cap = ncap;
 	}
-	for (uint32_t i = n.nr_entries; i-- > 0;) {
-		struct pending c = {
-			.block = tm_node_value64(&n, i),
-			.lo = tm_node_key(&n, i),
-			.hi = i + 1 < n.nr_entries ? tm_node_key(&n, i + 1) : p.hi,
-			.height = p.height - 1,
-			.is_root = 0,
-		};
-		if ((r = push(d, s, &c)))
-			return r;
-	}
+	l->v[l->n++] = *p;
 	return 0;
 }
 
-/* List the mappings of a subtree both trees share, as SAME. */
-static int same_subtree(struct dctx *d, uint64_t b, int height, int is_root, uint64_t lo,
-			uint64_t hi)
+static int cmp_block(const void *a, const void *b)
 {
-	struct tm_node n;
-	int r;
+	const struct piece *x = a, *y = b;
 
-	r = mt_read_node(d->bm, b, height, is_root, lo, hi, d->bufs[height], &n, d->e);
-	if (r)
-		return fail_side(d, &d->s[0], r);
-	d->st.nodes_read++;
-	for (uint32_t i = 0; i < n.nr_entries; i++) {
-		uint64_t k = tm_node_key(&n, i);
-		if (height == 0) {
-			uint64_t v = tm_bt_block(tm_node_value64(&n, i));
-			if ((r = emit(d, TM_DELTA_SAME, k, v, v)))
-				return r;
-			continue;
-		}
-		r = same_subtree(d, tm_node_value64(&n, i), height - 1, 0, k,
-				 i + 1 < n.nr_entries ? tm_node_key(&n, i + 1) : hi);
-		if (r)
-			return r;
-	}
-	return 0;
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	return (int)x->side - (int)y->side;
 }
 
-static int leaf_left(const struct side *s)
+static int cmp_lo(const void *a, const void *b)
 {
-	return s->have_leaf && s->pos < s->leaf.nr_entries;
-}
+	const struct piece *x = a, *y = b;
 
-static uint64_t cur_key(const struct side *s)
-{
-	return tm_node_key(&s->leaf, s->pos);
-}
-
-static uint64_t cur_data(const struct side *s)
-{
-	return tm_bt_block(tm_node_value64(&s->leaf, s->pos));
-}
-
-/* Merge the two open leaves until one of them is used up. */
-static int merge_leaves(struct dctx *d)
-{
-	struct side *l = &d->s[0], *rt = &d->s[1];
-	int r;
-
-	while (leaf_left(l) && leaf_left(rt)) {
-		uint64_t lk = cur_key(l), rk = cur_key(rt);
-		if (lk < rk) {
-			r = emit(d, TM_DELTA_LEFT_ONLY, lk, cur_data(l), 0);
-			l->pos++;
-		} else if (rk < lk) {
-			r = emit(d, TM_DELTA_RIGHT_ONLY, rk, 0, cur_data(rt));
-			rt->pos++;
-		} else {
-			uint64_t ld = cur_data(l), rd = cur_data(rt);
-			r = emit(d, ld == rd ? TM_DELTA_SAME : TM_DELTA_DIFFERENT, lk, ld, rd);
-			l->pos++;
-			rt->pos++;
-		}
-		if (r)
-			return r;
-	}
-	return 0;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->side != y->side)
+		return (int)x->side - (int)y->side;
+	return x->block < y->block ? -1 : x->block > y->block;
 }
 
 /*
- * @s has an open leaf, @o has none: emit @s's mappings that lie below
- * everything @o still holds; *@need_open says @o's next subtree must be
- * opened to go on.
+ * The blocks listed by both sides at one height are one BOTH piece each
+ * (dropped with TM_DELTA_SKIP_SAME).  Leaves @l sorted by block.
  */
-static int one_sided(struct dctx *d, struct side *s, struct side *o, int *need_open)
+static void pair_shared(struct dctx *d, struct plist *l)
 {
-	enum tm_delta_kind kind = s == &d->s[0] ? TM_DELTA_LEFT_ONLY : TM_DELTA_RIGHT_ONLY;
-	uint64_t limit = o->n ? o->stack[o->n - 1].lo : UINT64_MAX;
-	int r;
+	size_t out = 0;
 
-	*need_open = 0;
-	while (leaf_left(s)) {
-		uint64_t k = cur_key(s), v = cur_data(s);
-		if (o->n && k >= limit) {
-			*need_open = 1;
-			return 0;
+	qsort(l->v, l->n, sizeof(*l->v), cmp_block);
+	for (size_t i = 0; i < l->n; i++) {
+		struct piece p = l->v[i];
+		if (i + 1 < l->n && p.side == LEFT && l->v[i + 1].side == RIGHT &&
+		    l->v[i + 1].block == p.block) {
+			const struct piece *q = &l->v[++i];
+			d->st.subtrees_shared++;
+			if (d->flags & TM_DELTA_SKIP_SAME)
+				continue;
+			p.side = BOTH;
+			p.lo = p.lo > q->lo ? p.lo : q->lo;
+			p.hi = p.hi < q->hi ? p.hi : q->hi;
+			p.is_root = p.is_root && q->is_root;
 		}
-		r = emit(d, kind, k, kind == TM_DELTA_LEFT_ONLY ? v : 0,
-			 kind == TM_DELTA_RIGHT_ONLY ? v : 0);
-		if (r)
-			return r;
-		s->pos++;
+		l->v[out++] = p;
 	}
-	return 0;
+	l->n = out;
 }
 
 /*
- * Neither side has a leaf open and their next subtrees @a, @b differ: open
- * the taller one; of two equally tall, the one whose keys come first, both
- * when that cannot be told.  A subtree left closed may still turn out to be
- * shared with the other side's next one.
+ * Open a stream over the pieces of @l; the caller closes it.  *@blocks
+ * is the stream's list, for the caller to free after closing it.
  */
-static int open_next(struct dctx *d, const struct pending *a, const struct pending *b)
+static int open_stream(struct dctx *d, const struct plist *l, uint64_t **blocks,
+		       struct bstream **s)
 {
-	struct side *l = &d->s[0], *rt = &d->s[1];
-	int r;
-
-	if (a->height != b->height)
-		return expand(d, a->height > b->height ? l : rt);
-	if ((a->hi != MT_OPEN && a->hi <= b->lo) || a->lo < b->lo)
-		return expand(d, l);
-	if ((b->hi != MT_OPEN && b->hi <= a->lo) || b->lo < a->lo)
-		return expand(d, rt);
-	if ((r = expand(d, l)))
-		return r;
-	return expand(d, rt);
+	*s = NULL;
+	*blocks = malloc((l->n ? l->n : 1) * sizeof(**blocks));
+	if (!*blocks)
+		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	for (size_t i = 0; i < l->n; i++)
+		(*blocks)[i] = l->v[i].block;
+	if (bs_open(tm_bm_dev(d->bm), *blocks, l->n, s))
+		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	return 0;
 }
 
-static int run(struct dctx *d)
+/* Piece @i of @l, read by @s and checked as a node of height @height. */
+static int get_node(struct dctx *d, struct bstream *s, const struct plist *l, size_t i,
+		    int height, struct tm_node *n)
 {
-	struct side *l = &d->s[0], *rt = &d->s[1];
-	int r, need;
+	const struct piece *p = &l->v[i];
+	struct bs_block blk;
+	int r;
+
+	bs_get(s, i, &blk);
+	if ((r = bs_validate(&blk, tm_bm_dev(d->bm), p->block, &tm_node_validator, d->e)) ||
+	    (r = mt_check_node(blk.data, p->block, height, p->is_root, p->lo, p->hi, n, d->e)))
+		return fail_piece(d, p, r);
+	d->st.nodes_read++;
+	return 0;
+}
+
+/* Read the internal nodes @cur at height @height; their children go to @next. */
+static int read_height(struct dctx *d, const struct plist *cur, int height,
+		       struct plist *next)
+{
+	uint64_t *blocks;
+	struct bstream *s;
+	struct tm_node n;
+	int r;
+
+	if ((r = open_stream(d, cur, &blocks, &s)))
+		goto out;
+	for (size_t i = 0; i < cur->n; i++) {
+		const struct piece *p = &cur->v[i];
+		if ((r = get_node(d, s, cur, i, height, &n)))
+			goto out;
+		for (uint32_t j = 0; j < n.nr_entries; j++) {
+			struct piece c = {
+				.block = tm_node_value64(&n, j),
+				.lo = tm_node_key(&n, j),
+				.hi = j + 1 < n.nr_entries ? tm_node_key(&n, j + 1) : p->hi,
+				.side = p->side,
+			};
+			if ((r = add(d, next, &c)))
+				goto out;
+		}
+	}
+out:
+	bs_close(s);
+	free(blocks);
+	return r;
+}
+
+static int leaf_left(const struct dctx *d, int side)
+{
+	return d->pos[side] < d->leaf[side].nr_entries;
+}
+
+static uint64_t cur_key(const struct dctx *d, int side)
+{
+	return tm_node_key(&d->leaf[side], d->pos[side]);
+}
+
+static uint64_t cur_data(const struct dctx *d, int side)
+{
+	return tm_bt_block(tm_node_value64(&d->leaf[side], d->pos[side]));
+}
+
+/* Merge and report the open leaves' mappings below @limit (all if @all). */
+static int flush(struct dctx *d, uint64_t limit, int all)
+{
+	int r;
 
 	for (;;) {
-		int lb = leaf_left(l), rb = leaf_left(rt);
-		if (lb && rb) {
-			if ((r = merge_leaves(d)))
-				return r;
-			continue;
-		}
-		if (lb || rb) {
-			struct side *s = lb ? l : rt, *o = lb ? rt : l;
-			if ((r = one_sided(d, s, o, &need)))
-				return r;
-			if (need && (r = expand(d, o)))
-				return r;
-			continue;
-		}
-		l->have_leaf = rt->have_leaf = 0;
-		if (!l->n && !rt->n)
+		int lb = leaf_left(d, LEFT), rb = leaf_left(d, RIGHT);
+		uint64_t lk = lb ? cur_key(d, LEFT) : 0, rk = rb ? cur_key(d, RIGHT) : 0;
+		if (lb && (!rb || lk < rk)) {
+			if (!all && lk >= limit)
+				return 0;
+			r = emit(d, TM_DELTA_LEFT_ONLY, lk, cur_data(d, LEFT), 0);
+			d->pos[LEFT]++;
+		} else if (rb && (!lb || rk < lk)) {
+			if (!all && rk >= limit)
+				return 0;
+			r = emit(d, TM_DELTA_RIGHT_ONLY, rk, 0, cur_data(d, RIGHT));
+			d->pos[RIGHT]++;
+		} else if (lb) {
+			if (!all && lk >= limit)
+				return 0;
+			uint64_t ld = cur_data(d, LEFT), rd = cur_data(d, RIGHT);
+			r = emit(d, ld == rd ? TM_DELTA_SAME : TM_DELTA_DIFFERENT, lk, ld, rd);
+			d->pos[LEFT]++;
+			d->pos[RIGHT]++;
+		} else {
 			return 0;
-		if (!l->n || !rt->n) {
-			if ((r = expand(d, l->n ? l : rt)))
-				return r;
-			continue;
 		}
-		struct pending a = l->stack[l->n - 1], b = rt->stack[rt->n - 1];
-		if (a.block == b.block) {
-			l->n--;
-			rt->n--;
-			d->st.subtrees_shared++;
-			if (!(d->flags & TM_DELTA_SKIP_SAME) &&
-			    (r = same_subtree(d, a.block, a.height, a.is_root && b.is_root,
-					      a.lo, a.hi)))
-				return r;
-			continue;
-		}
-		if ((r = open_next(d, &a, &b)))
+		if (r)
 			return r;
 	}
+}
+
+/* Read the leaves @l (any order; sorted here) and report the mappings. */
+static int read_leaves(struct dctx *d, struct plist *l)
+{
+	uint64_t *blocks;
+	struct bstream *s;
+	struct tm_node n;
+	int r;
+
+	qsort(l->v, l->n, sizeof(*l->v), cmp_lo);
+	if ((r = open_stream(d, l, &blocks, &s)))
+		goto out;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct piece *p = &l->v[i];
+		if ((r = flush(d, p->lo, 0)) || (r = get_node(d, s, l, i, 0, &n)))
+			goto out;
+		/* cannot happen to leaves that passed their checks */
+		if ((p->side != RIGHT && leaf_left(d, LEFT)) ||
+		    (p->side != LEFT && leaf_left(d, RIGHT))) {
+			r = tm_fail(d->e, -EINVAL, TM_RULE_KEY_RANGE, p->block,
+				    "leaf overlaps the previous leaf's keys");
+			r = fail_piece(d, p, r);
+			goto out;
+		}
+		if (p->side == BOTH) {
+			for (uint32_t j = 0; j < n.nr_entries; j++) {
+				uint64_t v = tm_bt_block(tm_node_value64(&n, j));
+				if ((r = emit(d, TM_DELTA_SAME, tm_node_key(&n, j), v, v)))
+					goto out;
+			}
+			continue;
+		}
+		memcpy(d->buf[p->side], n.base, TM_BLOCK_SIZE);
+		d->leaf[p->side] = n;
+		d->leaf[p->side].base = d->buf[p->side];
+		d->pos[p->side] = 0;
+	}
+	r = flush(d, 0, 1);
+out:
+	bs_close(s);
+	free(blocks);
+	return r;
+}
+
+static int compare(struct dctx *d, int hl, int hr)
+{
+	struct plist cur = { 0 }, next = { 0 };
+	struct piece pl = { d->root[LEFT], 0, MT_OPEN, LEFT, 1 };
+	struct piece pr = { d->root[RIGHT], 0, MT_OPEN, RIGHT, 1 };
+	int r = 0;
+
+	for (int h = hl > hr ? hl : hr; h >= 0; h--) {
+		if ((h == hl && (r = add(d, &cur, &pl))) || (h == hr && (r = add(d, &cur, &pr))))
+			break;
+		pair_shared(d, &cur);
+		if (h == 0) {
+			r = read_leaves(d, &cur);
+			break;
+		}
+		next.n = 0;
+		if ((r = read_height(d, &cur, h, &next)))
+			break;
+		struct plist t = cur;
+		cur = next;
+		next = t;
+	}
+	if (!r && d->active)
+		r = d->fn(d->ctx, &d->cur);
+	free(cur.v);
+	free(next.v);
+	return r;
 }
 
 int tm_delta(struct tm_bm *bm, uint64_t left_root, uint64_t right_root, unsigned flags,
 	     tm_delta_fn fn, void *ctx, struct tm_delta_stats *stats, struct tm_error *e)
 {
 	struct dctx *d = calloc(1, sizeof(*d));
-	int r = 0, hl, hr;
+	int r, hl, hr;
 
 	if (!d)
 		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
@@ -300,44 +360,22 @@ int tm_delta(struct tm_bm *bm, uint64_t left_root, uint64_t right_root, unsigned
 	d->flags = flags;
 	d->fn = fn;
 	d->ctx = ctx;
-	d->s[0].name = "left";
-	d->s[0].root = left_root;
-	d->s[1].name = "right";
-	d->s[1].root = right_root;
-	if (left_root == right_root) {
-		/* one tree: all SAME, nothing to read unless SAME is wanted */
-		d->st.subtrees_shared++;
-		if (!(flags & TM_DELTA_SKIP_SAME)) {
-			if ((r = mt_height(bm, left_root, &hl, e))) {
-				r = fail_side(d, &d->s[0], r);
-				goto out;
-			}
-			r = same_subtree(d, left_root, hl, 1, 0, MT_OPEN);
-			if (!r && d->active)
-				r = fn(ctx, &d->cur);
-		}
-		goto out;
+	d->root[LEFT] = left_root;
+	d->root[RIGHT] = right_root;
+	if (left_root == right_root && (flags & TM_DELTA_SKIP_SAME)) {
+		d->st.subtrees_shared++;	/* one tree: nothing to read */
+		r = 0;
+	} else if ((r = mt_height(bm, left_root, &hl, e))) {
+		tm_error_context(e, "left tree (root %" PRIu64 ")", left_root);
+	} else if (left_root == right_root) {
+		r = compare(d, hl, hl);
+	} else if ((r = mt_height(bm, right_root, &hr, e))) {
+		tm_error_context(e, "right tree (root %" PRIu64 ")", right_root);
+	} else {
+		r = compare(d, hl, hr);
 	}
-	if ((r = mt_height(bm, left_root, &hl, e))) {
-		r = fail_side(d, &d->s[0], r);
-		goto out;
-	}
-	if ((r = mt_height(bm, right_root, &hr, e))) {
-		r = fail_side(d, &d->s[1], r);
-		goto out;
-	}
-	struct pending pl = { left_root, 0, MT_OPEN, hl, 1 };
-	struct pending pr = { right_root, 0, MT_OPEN, hr, 1 };
-	if ((r = push(d, &d->s[0], &pl)) || (r = push(d, &d->s[1], &pr)))
-		goto out;
-	r = run(d);
-	if (!r && d->active)
-		r = fn(ctx, &d->cur);
-out:
 	if (stats)
 		*stats = d->st;
-	free(d->s[0].stack);
-	free(d->s[1].stack);
 	free(d);
 	return r;
 }

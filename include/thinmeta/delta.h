@@ -12,16 +12,20 @@
  * blocks of one kind merge even when their data blocks are not
  * consecutive; left_data/right_data are those of the range's first block).
  *
- * Cost: both trees are walked together and a node that both trees reach at
- * the same point (same block number) is not descended: with
- * TM_DELTA_SKIP_SAME its subtree is never read, otherwise it is read once
- * (not twice) to list its mappings as SAME.  A snapshot that shares most of
- * its tree with its origin thus costs the nodes that differ.
+ * Cost: the trees are read a height at a time, each height's nodes in one
+ * batch in block order (large requests, several in flight on a device
+ * that serves them), then the leaves likewise.  A node that both trees
+ * hold at the same height (same block number) is a shared subtree: with
+ * TM_DELTA_SKIP_SAME it is never read, otherwise it is read once (not
+ * twice) to list its mappings as SAME.  A snapshot that shares most of its
+ * tree with its origin thus costs the nodes that differ.  Memory: 32 bytes
+ * a leaf read, besides one read stream (engine/bstream.h).
  *
  * Every node read is checked as 1.1.0's walker checks it (checksum,
  * location, 8-byte values, max_entries divisible by 3, a non-root node at
- * least a third full, keys ascending and within the parent's range, leaves
- * at one height); shared subtrees skipped unread are not checked.
+ * least a third full, keys ascending and within the parent's range - a
+ * shared node's within both parents' - leaves at one height); shared
+ * subtrees skipped unread are not checked.
  */
 #ifndef THINMETA_DELTA_H
 #define THINMETA_DELTA_H

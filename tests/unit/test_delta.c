@@ -359,6 +359,53 @@ START_TEST(tree_grew_a_level)
 }
 END_TEST
 
+/*
+ * Three levels and more leaves than one read batch (256): an origin of 700
+ * leaves under 4 middle nodes, and a snapshot with a third of its leaves
+ * rewritten, regrouped under 5 middle nodes whose keys for some shared
+ * leaves are below the leaves' first keys (so the two parents give a shared
+ * leaf different ranges).  One middle node is shared whole.
+ */
+START_TEST(many_leaves_three_levels)
+{
+	static struct lref ol[700], sl[700];
+	uint64_t keys[256], kids[256], mids[8], mkeys[8];
+	struct tm_delta_stats full, skip;
+
+	rnd_state = 4242;
+	for (uint32_t i = 0; i < 700; i++) {
+		sl[i] = ol[i] = seq_leaf(200 * i + 50, 90 + rnd(20), 7000 + 150 * i);
+		if (i >= 175 && rnd(3) == 0)	/* the first middle node stays shared */
+			sl[i] = seq_leaf(200 * i + 40 + rnd(20), 90 + rnd(20), 300000 + 150 * i);
+	}
+	/* origin: 4 middle nodes of 175 leaves */
+	for (uint32_t m = 0; m < 4; m++) {
+		for (uint32_t i = 0; i < 175; i++) {
+			keys[i] = ol[175 * m + i].first;
+			kids[i] = ol[175 * m + i].block;
+		}
+		mids[m] = put_internal(keys, kids, 175);
+		mkeys[m] = keys[0];
+	}
+	uint64_t l = put_internal(mkeys, mids, 4);
+	/* snapshot: the origin's first middle node, then 5 of 105 leaves */
+	uint32_t nm = 1;
+	for (uint32_t m = 0; m < 5; m++) {
+		for (uint32_t i = 0; i < 105; i++) {
+			const struct lref *x = &sl[175 + 105 * m + i];
+			keys[i] = x->first - (x->block == ol[175 + 105 * m + i].block && i % 4 == 1);
+			kids[i] = x->block;
+		}
+		mkeys[nm] = keys[0];
+		mids[nm++] = put_internal(keys, kids, 105);
+	}
+	uint64_t r = put_internal(mkeys, mids, nm);
+	check_delta(l, r, &full, &skip);
+	ck_assert_uint_ge(skip.subtrees_shared, 1);
+	check_delta(r, l, &full, &skip);
+}
+END_TEST
+
 START_TEST(same_root_and_empty_trees)
 {
 	struct tm_delta_stats full, skip;
@@ -464,6 +511,20 @@ START_TEST(damage_is_refused)
 	ck_assert_int_eq(tm_delta(bm, l, r, 0, collect, &got, NULL, &err), -EUCLEAN);
 	ck_assert_int_eq(err.rule, TM_RULE_KEY_RANGE);
 
+	/* a leaf both trees share, outside the range the right parent gives */
+	sl[1] = ol[1];
+	r = two_level(sl, 3);
+	p = mem_block(dev, r);
+	tm_put_le64(p + TM_NODE_HEADER_SIZE + 16, 2050);	/* leaf 2 holds 2000.. */
+	reseal(dev, r, TM_SALT_BTREE_NODE);
+	tm_bm_invalidate(bm);
+	ck_assert_int_eq(tm_delta(bm, l, r, 0, collect, &got, NULL, &err), -EUCLEAN);
+	ck_assert_int_eq(err.rule, TM_RULE_KEY_RANGE);
+	ck_assert_uint_eq(err.block, ol[2].block);
+	ck_assert_ptr_nonnull(strstr(err.msg, "left and right trees"));
+	/* unread when SAME is not wanted, so not refused */
+	ck_assert_int_eq(tm_delta(bm, l, r, TM_DELTA_SKIP_SAME, collect, &got, NULL, &err), 0);
+
 	/* a root past the device's end */
 	ck_assert_int_eq(tm_delta(bm, l, NBLOCKS + 5, 0, collect, &got, NULL, &err), -ERANGE);
 	/* a root that is not a btree node */
@@ -502,6 +563,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, random_snapshots);
 	tcase_add_test(tc, snapshot_shares_all_but_one_leaf);
 	tcase_add_test(tc, tree_grew_a_level);
+	tcase_add_test(tc, many_leaves_three_levels);
 	tcase_add_test(tc, same_root_and_empty_trees);
 	tcase_add_test(tc, kinds_merge_as_1_1_0);
 	tcase_add_test(tc, callback_stops);
