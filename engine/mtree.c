@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "bstream.h"
 #include "mtree.h"
 
 int mt_read_node(struct tm_bm *bm, uint64_t b, int height, int is_root,
@@ -109,65 +110,6 @@ int mt_height(struct tm_bm *bm, uint64_t root, int *height, struct tm_error *e)
 		       TM_BTREE_MAX_DEPTH);
 }
 
-struct mwalk {
-	struct tm_bm *bm;
-	struct u64set *seen;
-	mt_leaf_fn fn;
-	void *ctx;
-	struct tm_error *e;
-	int top;			/* height of the root */
-	int top_is_root;
-	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
-};
-
-static int walk_node(struct mwalk *w, uint64_t b, int height, uint64_t lo, uint64_t hi)
-{
-	struct tm_node n;
-	int r = u64set_add(w->seen, b);
-
-	if (r < 0)
-		return tm_fail(w->e, r, TM_RULE_NOMEM, b, "out of memory");
-	if (r == 0)
-		return 0;	/* visited before: skipped with its subtree */
-	r = mt_read_node(w->bm, b, height, height == w->top && w->top_is_root, lo, hi, w->bufs[height], &n, w->e);
-	if (r)
-		return r;
-	if (height == 0)
-		return w->fn(w->ctx, &n);
-	for (uint32_t i = 0; i < n.nr_entries; i++) {
-		uint64_t clo = tm_node_key(&n, i);
-		uint64_t chi = i + 1 < n.nr_entries ? tm_node_key(&n, i + 1) : hi;
-		r = walk_node(w, tm_node_value64(&n, i), height - 1, clo, chi);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
-int mt_walk(struct tm_bm *bm, uint64_t root, int height, int is_root, uint64_t lo,
-	    uint64_t hi, struct u64set *seen, mt_leaf_fn fn, void *ctx,
-	    struct tm_error *e)
-{
-	struct mwalk *w;
-	int r;
-
-	if (height < 0 || height >= TM_BTREE_MAX_DEPTH)
-		return tm_fail(e, -EINVAL, TM_RULE_ARG, root, "bad tree height %d", height);
-	w = malloc(sizeof(*w));
-	if (!w)
-		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, root, "out of memory");
-	w->bm = bm;
-	w->seen = seen;
-	w->fn = fn;
-	w->ctx = ctx;
-	w->e = e;
-	w->top = height;
-	w->top_is_root = is_root;
-	r = walk_node(w, root, height, lo, hi);
-	free(w);
-	return r;
-}
-
 /* ------------------------------------------------------------------ */
 /* Listing the leaves */
 
@@ -255,5 +197,40 @@ int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
 	w->top_is_root = is_root;
 	r = list_node(w, root, height, 0, MT_OPEN);
 	free(w);
+	return r;
+}
+
+int mt_read_leaves(struct tm_bm *bm, const struct mt_leaves *l, mt_listed_fn fn, void *ctx,
+		   size_t *failed, struct tm_error *e)
+{
+	struct tm_dev *dev = tm_bm_dev(bm);
+	uint64_t *blocks = malloc((l->n ? l->n : 1) * sizeof(*blocks));
+	struct bstream *s = NULL;
+	int r = 0;
+
+	*failed = SIZE_MAX;
+	if (!blocks)
+		return tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	for (size_t i = 0; i < l->n; i++)
+		blocks[i] = l->v[i].block;
+	if (bs_open(dev, blocks, l->n, &s)) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		const struct mt_leaf *lf = &l->v[i];
+		struct bs_block blk;
+		struct tm_node n;
+		bs_get(s, i, &blk);
+		if ((r = bs_validate(&blk, dev, lf->block, &tm_node_validator, e)) ||
+		    (r = mt_check_node(blk.data, lf->block, 0, lf->is_root, lf->lo, lf->hi, &n, e)) ||
+		    (r = fn(ctx, lf, &n))) {
+			*failed = i;
+			break;
+		}
+	}
+out:
+	bs_close(s);
+	free(blocks);
 	return r;
 }

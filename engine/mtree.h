@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "thinmeta/btree.h"
-#include "u64set.h"
 
 /* No upper bound on a node's keys. */
 #define MT_OPEN UINT64_MAX
@@ -54,21 +53,6 @@ int mt_check_node(const void *buf, uint64_t b, int height, int is_root, uint64_t
  */
 int mt_height(struct tm_bm *bm, uint64_t root, int *height, struct tm_error *e);
 
-/* Called for every leaf, in key order; non-zero stops the walk. */
-typedef int (*mt_leaf_fn)(void *ctx, const struct tm_node *leaf);
-
-/*
- * Walk the tree at @root (its height from mt_height), depth first in key
- * order, calling @fn for each leaf.  A node already in @seen is skipped,
- * with its whole subtree (as 1.1.0's walker does for nodes it has visited
- * before); every node read is added to @seen.  @is_root: @root is a tree's
- * root (it may then be underfull).  @lo/@hi bound the root's keys (0 /
- * MT_OPEN for a whole tree).
- */
-int mt_walk(struct tm_bm *bm, uint64_t root, int height, int is_root, uint64_t lo,
-	    uint64_t hi, struct u64set *seen, mt_leaf_fn fn, void *ctx,
-	    struct tm_error *e);
-
 /* A leaf found by mt_list_leaves(), and what its parent says of it. */
 struct mt_leaf {
 	uint64_t block;
@@ -83,15 +67,30 @@ struct mt_leaves {
 };
 
 /*
- * mt_walk() without reading the leaves: the leaves it would visit, in the
- * order it would visit them, are appended to @out with @tag, for the
- * caller to read in bulk (engine/bstream.h) and check with mt_check_node()
- * (height 0, the leaf's is_root, lo and hi).  @seen is a bit per metadata
- * block (tm_bm_nr_blocks() bits): a node whose bit is set is skipped with
- * its subtree, every node listed or read gets its bit set.  Internal nodes
- * are read and checked as mt_walk() checks them.
+ * Walk the tree at @root (its height from mt_height), depth first in key
+ * order, reading and checking its internal nodes (mt_read_node), and
+ * append its leaves, unread, to @out with @tag, in key order - for
+ * mt_read_leaves() or the caller to read in bulk (engine/bstream.h).
+ * @is_root: @root is a tree's root (it may then be underfull).  @seen is a
+ * bit per metadata block (tm_bm_nr_blocks() bits): a node whose bit is set
+ * is skipped with its whole subtree (as 1.1.0's walker skips nodes it has
+ * visited before), every node listed or read gets its bit set.
  */
 int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
 		   uint8_t *seen, uint32_t tag, struct mt_leaves *out, struct tm_error *e);
+
+/* Called for each leaf read by mt_read_leaves(); non-zero stops it. */
+typedef int (*mt_listed_fn)(void *ctx, const struct mt_leaf *l, const struct tm_node *n);
+
+/*
+ * Read the leaves @l lists in bulk (engine/bstream.h: block order, large
+ * requests), check each as mt_read_node() would (height 0, the leaf's
+ * is_root and range), and call @fn for each in list order.  0, or the
+ * first failure (a negative errno with @e filled in, or @fn's value) with
+ * *@failed the index of the leaf it concerns (SIZE_MAX if none: out of
+ * memory), for the caller's context.
+ */
+int mt_read_leaves(struct tm_bm *bm, const struct mt_leaves *l, mt_listed_fn fn, void *ctx,
+		   size_t *failed, struct tm_error *e);
 
 #endif

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bstream.h"
 #include "mtree.h"
 #include "thinmeta/rmap.h"
 
@@ -92,6 +91,15 @@ static int rmap_leaf(struct rctx *c, const struct tm_node *leaf)
 		cur->thin_begin = k;
 	}
 	return 0;
+}
+
+/* mt_read_leaves()'s call: a leaf of device c->ids[tag]. */
+static int listed_leaf(void *ctx, const struct mt_leaf *l, const struct tm_node *n)
+{
+	struct rctx *c = ctx;
+
+	c->dev_id = (uint32_t)c->ids[l->tag];
+	return rmap_leaf(c, n);
 }
 
 static int top_leaf(void *ctx, const struct tm_node *leaf)
@@ -198,8 +206,6 @@ int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *re
 {
 	struct rctx c = { .e = e };
 	struct mt_leaves leaves = { 0 };
-	struct bstream *s = NULL;
-	uint64_t *blocks = NULL;
 	uint8_t *seen = NULL;
 	uint64_t i = 0;
 	int r;
@@ -247,30 +253,12 @@ int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *re
 		}
 	}
 	/* then read them in bulk, in block order (engine/bstream.h) */
-	blocks = malloc((leaves.n ? leaves.n : 1) * sizeof(*blocks));
-	if (!blocks) {
-		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	size_t bad;
+	if ((r = mt_read_leaves(bm, &leaves, listed_leaf, &c, &bad, e))) {
+		if (bad < leaves.n)
+			tm_error_context(e, "device %" PRIu64 " mapping tree",
+					 c.ids[leaves.v[bad].tag]);
 		goto out;
-	}
-	for (size_t k = 0; k < leaves.n; k++)
-		blocks[k] = leaves.v[k].block;
-	if (bs_open(tm_bm_dev(bm), blocks, leaves.n, &s)) {
-		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-		goto out;
-	}
-	for (size_t k = 0; k < leaves.n; k++) {
-		const struct mt_leaf *l = &leaves.v[k];
-		struct bs_block blk;
-		struct tm_node n;
-		i = l->tag;
-		c.dev_id = (uint32_t)c.ids[i];
-		bs_get(s, k, &blk);
-		if ((r = bs_validate(&blk, tm_bm_dev(bm), l->block, &tm_node_validator, e)) ||
-		    (r = mt_check_node(blk.data, l->block, 0, l->is_root, l->lo, l->hi, &n, e)) ||
-		    (r = rmap_leaf(&c, &n))) {
-			tm_error_context(e, "device %" PRIu64 " mapping tree", c.ids[i]);
-			goto out;
-		}
 	}
 	if (c.have_cur && (r = push_cur(&c)))
 		goto out;
@@ -288,8 +276,6 @@ int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *re
 	c.runs = NULL;
 	r = 0;
 out:
-	bs_close(s);
-	free(blocks);
 	free(leaves.v);
 	free(seen);
 	free(c.regions);

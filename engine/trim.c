@@ -17,15 +17,15 @@ struct tctx {
 	struct tm_error *e;
 	struct count2 used;
 	uint64_t nr_data;
-	uint64_t dev_id;
 	struct tm_range *runs;
 	uint64_t nr, cap;
 };
 
-static int mark_used(void *ctx, const struct tm_node *leaf)
+static int mark_used(void *ctx, const struct mt_leaf *l, const struct tm_node *leaf)
 {
 	struct tctx *t = ctx;
 
+	(void)l;
 	for (uint32_t i = 0; i < leaf->nr_entries; i++) {
 		uint64_t d = tm_bt_block(tm_node_value64(leaf, i));
 		if (d >= t->nr_data)
@@ -36,6 +36,29 @@ static int mark_used(void *ctx, const struct tm_node *leaf)
 				       leaf->block, tm_node_key(leaf, i), d, t->nr_data);
 		if (count2_inc(&t->used, d))
 			return tm_fail(t->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * List the leaves of @n devices' mapping trees that no earlier tree holds
+ * (@seen), tagged @tag0 + the device's index.
+ */
+static int list_devices(struct tm_bm *bm, const struct tm_device *devs, uint64_t n,
+			uint8_t *seen, uint32_t tag0, const char *what, struct mt_leaves *out,
+			struct tm_error *e)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t root = devs[i].mapping_root;
+		int height, r;
+		if (root < tm_bm_nr_blocks(bm) && (seen[root / 8] & (1u << (root % 8))))
+			continue;	/* listed for an earlier device */
+		if ((r = mt_height(bm, root, &height, e)) ||
+		    (r = mt_list_leaves(bm, root, height, 1, seen, tag0 + (uint32_t)i, out, e))) {
+			tm_error_context(e, "%sdevice %" PRIu64 " mapping tree", what,
+					 devs[i].dev_id);
+			return r;
+		}
 	}
 	return 0;
 }
@@ -63,14 +86,15 @@ int tm_free_data_ranges(struct tm_bm *bm, struct tm_superblock *sb, struct tm_ra
 	struct tm_view view;
 	struct tm_device *devs = NULL;
 	struct tm_sm_disk sm = { 0 };
-	struct u64set seen;
+	struct tm_device *sdevs = NULL;
+	struct mt_leaves leaves = { 0 };
+	uint8_t *seen = NULL;
 	uint8_t buf[TM_BLOCK_SIZE];
-	uint64_t nr_devs = 0, i = 0;
+	uint64_t nr_devs = 0, nr_sdevs = 0;
 	int r, have_sm = 0;
 
 	*free_out = NULL;
 	*nr_free = 0;
-	u64set_init(&seen);
 	if ((r = tm_view_live(bm, &view, e)))
 		goto out;
 	*sb = view.sb;
@@ -86,42 +110,41 @@ int tm_free_data_ranges(struct tm_bm *bm, struct tm_superblock *sb, struct tm_ra
 		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
 		goto out;
 	}
-	for (i = 0; i < nr_devs; i++) {
-		int height;
-		if (u64set_has(&seen, devs[i].mapping_root))
-			continue;
-		t.dev_id = devs[i].dev_id;
-		if ((r = mt_height(bm, devs[i].mapping_root, &height, e)) ||
-		    (r = mt_walk(bm, devs[i].mapping_root, height, 1, 0, MT_OPEN, &seen,
-				 mark_used, &t, e))) {
-			tm_error_context(e, "device %" PRIu64 " mapping tree", devs[i].dev_id);
-			goto out;
-		}
+	/* the leaves of the live trees, then of the held metadata snapshot's */
+	seen = calloc(tm_bm_nr_blocks(bm) / 8 + 1, 1);
+	if (!seen) {
+		r = tm_fail(e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
+		goto out;
 	}
-
+	if ((r = list_devices(bm, devs, nr_devs, seen, 0, "", &leaves, e)))
+		goto out;
 	if (view.sb.held_root) {
-		/* the held metadata snapshot's trees keep their data blocks too */
+		/* its trees keep their data blocks too */
 		struct tm_view snap;
-		struct tm_device *sdevs = NULL;
-		uint64_t nr_sdevs = 0;
 		if ((r = tm_view_snapshot(bm, 0, &snap, e)) ||
 		    (r = tm_read_devices(bm, &snap, 0, &sdevs, &nr_sdevs, e))) {
 			tm_error_context(e, "held metadata snapshot");
 			goto out;
 		}
-		for (uint64_t k = 0; k < nr_sdevs && !r; k++) {
-			int height;
-			if (u64set_has(&seen, sdevs[k].mapping_root))
-				continue;
-			if ((r = mt_height(bm, sdevs[k].mapping_root, &height, e)) ||
-			    (r = mt_walk(bm, sdevs[k].mapping_root, height, 1, 0, MT_OPEN, &seen,
-					 mark_used, &t, e)))
-				tm_error_context(e, "held metadata snapshot: device %" PRIu64
-						 " mapping tree", sdevs[k].dev_id);
+		if (nr_devs + nr_sdevs > UINT32_MAX) {
+			r = tm_fail(e, -EUCLEAN, TM_RULE_DEVICES, TM_NO_BLOCK,
+				    "more thin devices than can be counted");
+			goto out;
 		}
-		free(sdevs);
+		r = list_devices(bm, sdevs, nr_sdevs, seen, (uint32_t)nr_devs,
+				 "held metadata snapshot: ", &leaves, e);
 		if (r)
 			goto out;
+	}
+	size_t bad;
+	if ((r = mt_read_leaves(bm, &leaves, mark_used, &t, &bad, e))) {
+		uint64_t tag = bad < leaves.n ? leaves.v[bad].tag : UINT64_MAX;
+		if (tag < nr_devs)
+			tm_error_context(e, "device %" PRIu64 " mapping tree", devs[tag].dev_id);
+		else if (tag != UINT64_MAX)
+			tm_error_context(e, "held metadata snapshot: device %" PRIu64
+					 " mapping tree", sdevs[tag - nr_devs].dev_id);
+		goto out;
 	}
 
 	uint64_t run_begin = 0;
@@ -166,7 +189,9 @@ out:
 	if (have_sm)
 		tm_sm_disk_close(&sm);
 	count2_free(&t.used);
-	u64set_free(&seen);
+	free(seen);
+	free(leaves.v);
+	free(sdevs);
 	free(devs);
 	free(t.runs);
 	return r;
