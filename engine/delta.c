@@ -5,26 +5,26 @@
  * (engine/bstream.h) rather than one small read per node:
  *
  * 1. The internal nodes, one height at a time from the taller root down.
- *    A height's list holds the nodes of both trees there, each a "piece"
- *    of one side with the key range its parent gives it.  A block that
- *    both sides list at one height is a subtree the trees share: the two
- *    pieces become one BOTH piece whose range is the two ranges'
+ *    A height's list holds the nodes of both trees there (struct mt_ref,
+ *    tagged LEFT or RIGHT, with the key range its parent gives).  A block
+ *    that both trees list at one height is a subtree they share: the two
+ *    entries become one, tagged BOTH, whose range is the two ranges'
  *    intersection (its keys must satisfy both parents).  With
  *    TM_DELTA_SKIP_SAME it is dropped unread; otherwise it is read once and
- *    its children are BOTH pieces too.  A height's nodes are read in one
- *    stream, checked, and give the next height's list.
+ *    its children are BOTH too.  A height's nodes are read in one stream
+ *    (mt_read_nodes), checked, and give the next height's list.
  *
- * 2. The leaves, every leaf piece in order of its range's low bound (the
- *    lowest key it may hold), in one stream.  Before a piece is opened,
- *    every mapping below that bound in the two open leaves (one a side) is
- *    merged and reported.  A side's leaves have disjoint ascending ranges
- *    and each leaf's keys lie in its range (checked as it is read), so the
- *    side's previous leaf is used up by then; a BOTH leaf is reported as
- *    SAME at once.  The result is the merge of the two trees' mappings in
- *    key order - what walking the two trees side by side gives - with each
+ * 2. The leaves, in order of their ranges' low bounds (the lowest key each
+ *    may hold), in one stream.  Before a leaf is opened, every mapping
+ *    below that bound in the two open leaves (one a side) is merged and
+ *    reported.  A side's leaves have disjoint ascending ranges and each
+ *    leaf's keys lie in its range (checked as it is read), so the side's
+ *    previous leaf is used up by then; a BOTH leaf is reported as SAME at
+ *    once.  The result is the merge of the two trees' mappings in key
+ *    order - what walking the two trees side by side gives - with each
  *    shared subtree read at most once.
  *
- * Memory: the pieces of one height (24 bytes each, plus 8 for the stream's
+ * Memory: one height's list (32 bytes a node, plus 8 for the stream's
  * list): for the leaf height, the leaves not shared (all of them, shared
  * once, when SAME is wanted); and one stream (bstream.h).
  */
@@ -33,23 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bstream.h"
 #include "mtree.h"
 #include "thinmeta/delta.h"
 
+/* A listed node's tag: the tree it is in, or both. */
 enum side { LEFT, RIGHT, BOTH };
-
-struct piece {
-	uint64_t block;
-	uint64_t lo, hi;	/* its keys lie in [lo, hi); hi MT_OPEN = unbounded */
-	uint8_t side;		/* enum side */
-	uint8_t is_root;	/* the root of its tree (of both, for BOTH) */
-};
-
-struct plist {
-	struct piece *v;
-	size_t n, cap;
-};
 
 struct dctx {
 	struct tm_bm *bm;
@@ -89,69 +77,62 @@ static int emit(struct dctx *d, enum tm_delta_kind kind, uint64_t key, uint64_t 
 	return 0;
 }
 
-static int fail_piece(struct dctx *d, const struct piece *p, int r)
+static int fail_ref(struct dctx *d, const struct mt_ref *p, int r)
 {
-	if (p->side == BOTH)
+	if (p->tag == BOTH)
 		tm_error_context(d->e, "left and right trees (roots %" PRIu64 ", %" PRIu64 ")",
 				 d->root[LEFT], d->root[RIGHT]);
 	else
 		tm_error_context(d->e, "%s tree (root %" PRIu64 ")",
-				 p->side == LEFT ? "left" : "right", d->root[p->side]);
+				 p->tag == LEFT ? "left" : "right", d->root[p->tag]);
 	return r;
 }
 
-static int add(struct dctx *d, struct plist *l, const struct piece *p)
+static int add(struct dctx *d, struct mt_refs *l, const struct mt_ref *p)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		struct piece *nv = realloc(l->v, ncap * sizeof(*nv));
-		if (!nv)
-			return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, p->block, "out of memory");
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n++] = *p;
+	if (mt_refs_add(l, p))
+		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, p->block, "out of memory");
 	return 0;
 }
 
 static int cmp_block(const void *a, const void *b)
 {
-	const struct piece *x = a, *y = b;
+	const struct mt_ref *x = a, *y = b;
 
 	if (x->block != y->block)
 		return x->block < y->block ? -1 : 1;
-	return (int)x->side - (int)y->side;
+	return (int)x->tag - (int)y->tag;
 }
 
 static int cmp_lo(const void *a, const void *b)
 {
-	const struct piece *x = a, *y = b;
+	const struct mt_ref *x = a, *y = b;
 
 	if (x->lo != y->lo)
 		return x->lo < y->lo ? -1 : 1;
-	if (x->side != y->side)
-		return (int)x->side - (int)y->side;
+	if (x->tag != y->tag)
+		return (int)x->tag - (int)y->tag;
 	return x->block < y->block ? -1 : x->block > y->block;
 }
 
 /*
- * The blocks listed by both sides at one height are one BOTH piece each
+ * The blocks listed by both trees at one height are one BOTH entry each
  * (dropped with TM_DELTA_SKIP_SAME).  Leaves @l sorted by block.
  */
-static void pair_shared(struct dctx *d, struct plist *l)
+static void pair_shared(struct dctx *d, struct mt_refs *l)
 {
 	size_t out = 0;
 
 	qsort(l->v, l->n, sizeof(*l->v), cmp_block);
 	for (size_t i = 0; i < l->n; i++) {
-		struct piece p = l->v[i];
-		if (i + 1 < l->n && p.side == LEFT && l->v[i + 1].side == RIGHT &&
+		struct mt_ref p = l->v[i];
+		if (i + 1 < l->n && p.tag == LEFT && l->v[i + 1].tag == RIGHT &&
 		    l->v[i + 1].block == p.block) {
-			const struct piece *q = &l->v[++i];
+			const struct mt_ref *q = &l->v[++i];
 			d->st.subtrees_shared++;
 			if (d->flags & TM_DELTA_SKIP_SAME)
 				continue;
-			p.side = BOTH;
+			p.tag = BOTH;
 			p.lo = p.lo > q->lo ? p.lo : q->lo;
 			p.hi = p.hi < q->hi ? p.hi : q->hi;
 			p.is_root = p.is_root && q->is_root;
@@ -161,70 +142,29 @@ static void pair_shared(struct dctx *d, struct plist *l)
 	l->n = out;
 }
 
-/*
- * Open a stream over the pieces of @l; the caller closes it.  *@blocks
- * is the stream's list, for the caller to free after closing it.
- */
-static int open_stream(struct dctx *d, const struct plist *l, uint64_t **blocks,
-		       struct bstream **s)
-{
-	*s = NULL;
-	*blocks = malloc((l->n ? l->n : 1) * sizeof(**blocks));
-	if (!*blocks)
-		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-	for (size_t i = 0; i < l->n; i++)
-		(*blocks)[i] = l->v[i].block;
-	if (bs_open(tm_bm_dev(d->bm), *blocks, l->n, s))
-		return tm_fail(d->e, -ENOMEM, TM_RULE_NOMEM, TM_NO_BLOCK, "out of memory");
-	return 0;
-}
+/* Reading one height's internal nodes: their children go to @next. */
+struct expand {
+	struct dctx *d;
+	struct mt_refs *next;
+};
 
-/* Piece @i of @l, read by @s and checked as a node of height @height. */
-static int get_node(struct dctx *d, struct bstream *s, const struct plist *l, size_t i,
-		    int height, struct tm_node *n)
+static int expand_node(void *ctx, const struct mt_ref *p, const struct tm_node *n)
 {
-	const struct piece *p = &l->v[i];
-	struct bs_block blk;
+	struct expand *x = ctx;
 	int r;
 
-	bs_get(s, i, &blk);
-	if ((r = bs_validate(&blk, tm_bm_dev(d->bm), p->block, &tm_node_validator, d->e)) ||
-	    (r = mt_check_node(blk.data, p->block, height, p->is_root, p->lo, p->hi, n, d->e)))
-		return fail_piece(d, p, r);
-	d->st.nodes_read++;
-	return 0;
-}
-
-/* Read the internal nodes @cur at height @height; their children go to @next. */
-static int read_height(struct dctx *d, const struct plist *cur, int height,
-		       struct plist *next)
-{
-	uint64_t *blocks;
-	struct bstream *s;
-	struct tm_node n;
-	int r;
-
-	if ((r = open_stream(d, cur, &blocks, &s)))
-		goto out;
-	for (size_t i = 0; i < cur->n; i++) {
-		const struct piece *p = &cur->v[i];
-		if ((r = get_node(d, s, cur, i, height, &n)))
-			goto out;
-		for (uint32_t j = 0; j < n.nr_entries; j++) {
-			struct piece c = {
-				.block = tm_node_value64(&n, j),
-				.lo = tm_node_key(&n, j),
-				.hi = j + 1 < n.nr_entries ? tm_node_key(&n, j + 1) : p->hi,
-				.side = p->side,
-			};
-			if ((r = add(d, next, &c)))
-				goto out;
-		}
+	x->d->st.nodes_read++;
+	for (uint32_t j = 0; j < n->nr_entries; j++) {
+		struct mt_ref c = {
+			.block = tm_node_value64(n, j),
+			.lo = tm_node_key(n, j),
+			.hi = j + 1 < n->nr_entries ? tm_node_key(n, j + 1) : p->hi,
+			.tag = p->tag,
+		};
+		if ((r = add(x->d, x->next, &c)))
+			return r;
 	}
-out:
-	bs_close(s);
-	free(blocks);
-	return r;
+	return 0;
 }
 
 static int leaf_left(const struct dctx *d, int side)
@@ -275,54 +215,55 @@ static int flush(struct dctx *d, uint64_t limit, int all)
 	}
 }
 
-/* Read the leaves @l (any order; sorted here) and report the mappings. */
-static int read_leaves(struct dctx *d, struct plist *l)
+/*
+ * The next leaf in order of low bounds: report what lies below its bound,
+ * then open it (a BOTH leaf is reported at once).
+ */
+static int open_leaf(void *ctx, const struct mt_ref *p, const struct tm_node *n)
 {
-	uint64_t *blocks;
-	struct bstream *s;
-	struct tm_node n;
+	struct dctx *d = ctx;
 	int r;
 
-	qsort(l->v, l->n, sizeof(*l->v), cmp_lo);
-	if ((r = open_stream(d, l, &blocks, &s)))
-		goto out;
-	for (size_t i = 0; i < l->n; i++) {
-		const struct piece *p = &l->v[i];
-		if ((r = flush(d, p->lo, 0)) || (r = get_node(d, s, l, i, 0, &n)))
-			goto out;
-		/* cannot happen to leaves that passed their checks */
-		if ((p->side != RIGHT && leaf_left(d, LEFT)) ||
-		    (p->side != LEFT && leaf_left(d, RIGHT))) {
-			r = tm_fail(d->e, -EINVAL, TM_RULE_KEY_RANGE, p->block,
-				    "leaf overlaps the previous leaf's keys");
-			r = fail_piece(d, p, r);
-			goto out;
+	if ((r = flush(d, p->lo, 0)))
+		return r;
+	d->st.nodes_read++;
+	/* cannot happen to leaves that passed their checks */
+	if ((p->tag != RIGHT && leaf_left(d, LEFT)) || (p->tag != LEFT && leaf_left(d, RIGHT)))
+		return tm_fail(d->e, -EINVAL, TM_RULE_KEY_RANGE, p->block,
+			       "leaf overlaps the previous leaf's keys");
+	if (p->tag == BOTH) {
+		for (uint32_t j = 0; j < n->nr_entries; j++) {
+			uint64_t v = tm_bt_block(tm_node_value64(n, j));
+			if ((r = emit(d, TM_DELTA_SAME, tm_node_key(n, j), v, v)))
+				return r;
 		}
-		if (p->side == BOTH) {
-			for (uint32_t j = 0; j < n.nr_entries; j++) {
-				uint64_t v = tm_bt_block(tm_node_value64(&n, j));
-				if ((r = emit(d, TM_DELTA_SAME, tm_node_key(&n, j), v, v)))
-					goto out;
-			}
-			continue;
-		}
-		memcpy(d->buf[p->side], n.base, TM_BLOCK_SIZE);
-		d->leaf[p->side] = n;
-		d->leaf[p->side].base = d->buf[p->side];
-		d->pos[p->side] = 0;
+		return 0;
 	}
-	r = flush(d, 0, 1);
-out:
-	bs_close(s);
-	free(blocks);
+	/* copied: the stream's bytes go when a later window is read */
+	memcpy(d->buf[p->tag], n->base, TM_BLOCK_SIZE);
+	d->leaf[p->tag] = *n;
+	d->leaf[p->tag].base = d->buf[p->tag];
+	d->pos[p->tag] = 0;
+	return 0;
+}
+
+/* Read the nodes @l at @height, calling @fn for each; errors say which tree. */
+static int read_height(struct dctx *d, const struct mt_refs *l, int height, mt_ref_fn fn,
+		       void *ctx)
+{
+	size_t bad;
+	int r = mt_read_nodes(d->bm, l, height, fn, ctx, &bad, d->e);
+
+	if (r < 0 && bad < l->n)
+		fail_ref(d, &l->v[bad], r);
 	return r;
 }
 
 static int compare(struct dctx *d, int hl, int hr)
 {
-	struct plist cur = { 0 }, next = { 0 };
-	struct piece pl = { d->root[LEFT], 0, MT_OPEN, LEFT, 1 };
-	struct piece pr = { d->root[RIGHT], 0, MT_OPEN, RIGHT, 1 };
+	struct mt_refs cur = { 0 }, next = { 0 };
+	struct mt_ref pl = { d->root[LEFT], 0, MT_OPEN, LEFT, 1 };
+	struct mt_ref pr = { d->root[RIGHT], 0, MT_OPEN, RIGHT, 1 };
 	int r = 0;
 
 	for (int h = hl > hr ? hl : hr; h >= 0; h--) {
@@ -330,13 +271,17 @@ static int compare(struct dctx *d, int hl, int hr)
 			break;
 		pair_shared(d, &cur);
 		if (h == 0) {
-			r = read_leaves(d, &cur);
+			/* the leaves in order of their low bounds, then the rest */
+			qsort(cur.v, cur.n, sizeof(*cur.v), cmp_lo);
+			if (!(r = read_height(d, &cur, 0, open_leaf, d)))
+				r = flush(d, 0, 1);
 			break;
 		}
+		struct expand x = { d, &next };
 		next.n = 0;
-		if ((r = read_height(d, &cur, h, &next)))
+		if ((r = read_height(d, &cur, h, expand_node, &x)))
 			break;
-		struct plist t = cur;
+		struct mt_refs t = cur;
 		cur = next;
 		next = t;
 	}

@@ -88,7 +88,6 @@ static void start_group(struct dumper *d)
 }
 
 /* A device's entries: leaf blocks, or refs (TM_GATHER_REF). */
-
 struct devlist {
 	uint64_t *ents;
 	uint64_t n;

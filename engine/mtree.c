@@ -118,7 +118,7 @@ struct lwalk {
 	uint8_t *seen;
 	uint64_t nr_blocks;
 	uint32_t tag;
-	struct mt_leaves *out;
+	struct mt_refs *out;
 	struct tm_error *e;
 	int top, top_is_root;
 	uint8_t bufs[TM_BTREE_MAX_DEPTH][TM_BLOCK_SIZE];
@@ -145,19 +145,12 @@ static int list_node(struct lwalk *w, uint64_t b, int height, uint64_t lo, uint6
 	if (!see(w, b))
 		return 0;	/* visited before: skipped with its subtree */
 	if (height == 0) {
-		struct mt_leaves *l = w->out;
-		if (l->n == l->cap) {
-			size_t ncap = l->cap ? l->cap * 2 : 256;
-			struct mt_leaf *nv = realloc(l->v, ncap * sizeof(*nv));
-			if (!nv)
-				return tm_fail(w->e, -ENOMEM, TM_RULE_NOMEM, b, "out of memory");
-			l->v = nv;
-			l->cap = ncap;
-		}
-		l->v[l->n++] = (struct mt_leaf){
+		struct mt_ref ref = {
 			.block = b, .lo = lo, .hi = hi, .tag = w->tag,
 			.is_root = w->top == 0 && w->top_is_root,
 		};
+		if (mt_refs_add(w->out, &ref))
+			return tm_fail(w->e, -ENOMEM, TM_RULE_NOMEM, b, "out of memory");
 		return 0;
 	}
 	r = mt_read_node(w->bm, b, height, height == w->top && w->top_is_root, lo, hi,
@@ -177,7 +170,7 @@ static int list_node(struct lwalk *w, uint64_t b, int height, uint64_t lo, uint6
 }
 
 int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
-		   uint8_t *seen, uint32_t tag, struct mt_leaves *out, struct tm_error *e)
+		   uint8_t *seen, uint32_t tag, struct mt_refs *out, struct tm_error *e)
 {
 	struct lwalk *w;
 	int r;
@@ -200,8 +193,22 @@ int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
 	return r;
 }
 
-int mt_read_leaves(struct tm_bm *bm, const struct mt_leaves *l, mt_listed_fn fn, void *ctx,
-		   size_t *failed, struct tm_error *e)
+int mt_refs_add(struct mt_refs *l, const struct mt_ref *r)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		struct mt_ref *nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = *r;
+	return 0;
+}
+
+int mt_read_nodes(struct tm_bm *bm, const struct mt_refs *l, int height, mt_ref_fn fn,
+		  void *ctx, size_t *failed, struct tm_error *e)
 {
 	struct tm_dev *dev = tm_bm_dev(bm);
 	uint64_t *blocks = malloc((l->n ? l->n : 1) * sizeof(*blocks));
@@ -218,13 +225,14 @@ int mt_read_leaves(struct tm_bm *bm, const struct mt_leaves *l, mt_listed_fn fn,
 		goto out;
 	}
 	for (size_t i = 0; i < l->n; i++) {
-		const struct mt_leaf *lf = &l->v[i];
+		const struct mt_ref *ref = &l->v[i];
 		struct bs_block blk;
 		struct tm_node n;
 		bs_get(s, i, &blk);
-		if ((r = bs_validate(&blk, dev, lf->block, &tm_node_validator, e)) ||
-		    (r = mt_check_node(blk.data, lf->block, 0, lf->is_root, lf->lo, lf->hi, &n, e)) ||
-		    (r = fn(ctx, lf, &n))) {
+		if ((r = bs_validate(&blk, dev, ref->block, &tm_node_validator, e)) ||
+		    (r = mt_check_node(blk.data, ref->block, height, ref->is_root, ref->lo,
+				       ref->hi, &n, e)) ||
+		    (r = fn(ctx, ref, &n))) {
 			*failed = i;
 			break;
 		}

@@ -53,44 +53,51 @@ int mt_check_node(const void *buf, uint64_t b, int height, int is_root, uint64_t
  */
 int mt_height(struct tm_bm *bm, uint64_t root, int *height, struct tm_error *e);
 
-/* A leaf found by mt_list_leaves(), and what its parent says of it. */
-struct mt_leaf {
+/*
+ * A node listed to be read later (a leaf found by mt_list_leaves(), or
+ * any node a caller lists), and what its parent says of it.
+ */
+struct mt_ref {
 	uint64_t block;
 	uint64_t lo, hi;	/* its keys must lie in [lo, hi) (MT_OPEN) */
-	uint32_t tag;		/* the caller's (which device) */
-	uint8_t is_root;	/* the tree's root is this leaf */
+	uint32_t tag;		/* the caller's (which device, which tree) */
+	uint8_t is_root;	/* the root of its tree */
 };
 
-struct mt_leaves {
-	struct mt_leaf *v;
+struct mt_refs {
+	struct mt_ref *v;
 	size_t n, cap;
 };
+
+/* Append @r to @l: 0 or -ENOMEM. */
+int mt_refs_add(struct mt_refs *l, const struct mt_ref *r);
 
 /*
  * Walk the tree at @root (its height from mt_height), depth first in key
  * order, reading and checking its internal nodes (mt_read_node), and
  * append its leaves, unread, to @out with @tag, in key order - for
- * mt_read_leaves() or the caller to read in bulk (engine/bstream.h).
+ * mt_read_nodes() or the caller to read in bulk (engine/bstream.h).
  * @is_root: @root is a tree's root (it may then be underfull).  @seen is a
  * bit per metadata block (tm_bm_nr_blocks() bits): a node whose bit is set
  * is skipped with its whole subtree (as 1.1.0's walker skips nodes it has
  * visited before), every node listed or read gets its bit set.
  */
 int mt_list_leaves(struct tm_bm *bm, uint64_t root, int height, int is_root,
-		   uint8_t *seen, uint32_t tag, struct mt_leaves *out, struct tm_error *e);
+		   uint8_t *seen, uint32_t tag, struct mt_refs *out, struct tm_error *e);
 
-/* Called for each leaf read by mt_read_leaves(); non-zero stops it. */
-typedef int (*mt_listed_fn)(void *ctx, const struct mt_leaf *l, const struct tm_node *n);
+/* Called for each node read by mt_read_nodes(); non-zero stops it. */
+typedef int (*mt_ref_fn)(void *ctx, const struct mt_ref *ref, const struct tm_node *n);
 
 /*
- * Read the leaves @l lists in bulk (engine/bstream.h: block order, large
- * requests), check each as mt_read_node() would (height 0, the leaf's
- * is_root and range), and call @fn for each in list order.  0, or the
- * first failure (a negative errno with @e filled in, or @fn's value) with
- * *@failed the index of the leaf it concerns (SIZE_MAX if none: out of
- * memory), for the caller's context.
+ * Read the nodes @l lists, all at height @height (0: leaves), in bulk
+ * (engine/bstream.h: block order, large requests), check each as
+ * mt_read_node() would (the height, its is_root and range), and call @fn
+ * for each in list order; the node's bytes are valid during the call
+ * only.  0, or the first failure (a negative errno with @e filled in, or
+ * @fn's value) with *@failed the index of the node it concerns (SIZE_MAX
+ * if none: out of memory), for the caller's context.
  */
-int mt_read_leaves(struct tm_bm *bm, const struct mt_leaves *l, mt_listed_fn fn, void *ctx,
-		   size_t *failed, struct tm_error *e);
+int mt_read_nodes(struct tm_bm *bm, const struct mt_refs *l, int height, mt_ref_fn fn,
+		  void *ctx, size_t *failed, struct tm_error *e);
 
 #endif

@@ -93,8 +93,8 @@ static int rmap_leaf(struct rctx *c, const struct tm_node *leaf)
 	return 0;
 }
 
-/* mt_read_leaves()'s call: a leaf of device c->ids[tag]. */
-static int listed_leaf(void *ctx, const struct mt_leaf *l, const struct tm_node *n)
+/* mt_read_nodes()'s call: a leaf of device c->ids[tag]. */
+static int listed_leaf(void *ctx, const struct mt_ref *l, const struct tm_node *n)
 {
 	struct rctx *c = ctx;
 
@@ -205,7 +205,7 @@ int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *re
 	    struct tm_error *e)
 {
 	struct rctx c = { .e = e };
-	struct mt_leaves leaves = { 0 };
+	struct mt_refs leaves = { 0 };
 	uint8_t *seen = NULL;
 	uint64_t i = 0;
 	int r;
@@ -254,7 +254,7 @@ int tm_rmap(struct tm_bm *bm, const struct tm_view *v, const struct tm_range *re
 	}
 	/* then read them in bulk, in block order (engine/bstream.h) */
 	size_t bad;
-	if ((r = mt_read_leaves(bm, &leaves, listed_leaf, &c, &bad, e))) {
+	if ((r = mt_read_nodes(bm, &leaves, 0, listed_leaf, &c, &bad, e))) {
 		if (bad < leaves.n)
 			tm_error_context(e, "device %" PRIu64 " mapping tree",
 					 c.ids[leaves.v[bad].tag]);

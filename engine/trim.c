@@ -21,7 +21,7 @@ struct tctx {
 	uint64_t nr, cap;
 };
 
-static int mark_used(void *ctx, const struct mt_leaf *l, const struct tm_node *leaf)
+static int mark_used(void *ctx, const struct mt_ref *l, const struct tm_node *leaf)
 {
 	struct tctx *t = ctx;
 
@@ -45,7 +45,7 @@ static int mark_used(void *ctx, const struct mt_leaf *l, const struct tm_node *l
  * (@seen), tagged @tag0 + the device's index.
  */
 static int list_devices(struct tm_bm *bm, const struct tm_device *devs, uint64_t n,
-			uint8_t *seen, uint32_t tag0, const char *what, struct mt_leaves *out,
+			uint8_t *seen, uint32_t tag0, const char *what, struct mt_refs *out,
 			struct tm_error *e)
 {
 	for (uint64_t i = 0; i < n; i++) {
@@ -87,7 +87,7 @@ int tm_free_data_ranges(struct tm_bm *bm, struct tm_superblock *sb, struct tm_ra
 	struct tm_device *devs = NULL;
 	struct tm_sm_disk sm = { 0 };
 	struct tm_device *sdevs = NULL;
-	struct mt_leaves leaves = { 0 };
+	struct mt_refs leaves = { 0 };
 	uint8_t *seen = NULL;
 	uint8_t buf[TM_BLOCK_SIZE];
 	uint64_t nr_devs = 0, nr_sdevs = 0;
@@ -137,7 +137,7 @@ int tm_free_data_ranges(struct tm_bm *bm, struct tm_superblock *sb, struct tm_ra
 			goto out;
 	}
 	size_t bad;
-	if ((r = mt_read_leaves(bm, &leaves, mark_used, &t, &bad, e))) {
+	if ((r = mt_read_nodes(bm, &leaves, 0, mark_used, &t, &bad, e))) {
 		uint64_t tag = bad < leaves.n ? leaves.v[bad].tag : UINT64_MAX;
 		if (tag < nr_devs)
 			tm_error_context(e, "device %" PRIu64 " mapping tree", devs[tag].dev_id);
